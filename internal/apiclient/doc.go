@@ -1,0 +1,25 @@
+// Package apiclient is the typed HTTP client for the Huawei Cloud RTC and
+// Huawei Cloud Meeting APIs that meetops drives: dismissing an RTC room,
+// disabling an RTC application, cancelling a meeting, hanging up meeting
+// participants and reclaiming cloud meeting rooms (VMRs).
+//
+// A [Client] owns the credentials and every token derived from them:
+//
+//   - RTC requests are signed with AK/SK ([Signer], SDK-HMAC-SHA256) or carry
+//     an IAM user token (X-Auth-Token) that is cached and refreshed before it
+//     expires and once on an authentication failure.
+//   - Meeting requests carry an access token (X-Access-Token) from App ID or
+//     account authentication, shared by every caller of the Client (create one
+//     Client per process: the upstream keeps at most 64 tokens per user).
+//   - Hanging up participants needs a per-conference control token
+//     (X-Conference-Authorization), which the client obtains with the chair
+//     password read from the conference detail.
+//
+// Every non-2xx answer and every transport failure is returned as an [*Error]
+// carrying the HTTP status, the upstream error code and message, the request
+// ID and any Retry-After; callers classify it. No error string produced by
+// this package contains a credential, token or password.
+//
+// The package knows nothing of queues, metrics or logging; [Config.Observe]
+// is the only hook.
+package apiclient

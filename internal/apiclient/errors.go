@@ -1,0 +1,174 @@
+package apiclient
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Sentinel errors for failures that happen before or after an exchange
+// rather than in it; test with errors.Is.
+var (
+	// ErrNotConfigured: the API family (RTC or Meeting) of the call has no
+	// credentials in the Config.
+	ErrNotConfigured = errors.New("not configured")
+	// ErrInvalidArgument: an argument was rejected before any request was
+	// sent (empty ID, dot segment, empty list, unknown account type).
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrUnexpectedAnswer: a 2xx answer lacked what the client needs
+	// (a token, the chair password, a parsable body).
+	ErrUnexpectedAnswer = errors.New("unexpected answer")
+)
+
+// maxErrorBody is how much of a non-JSON error body an Error keeps.
+const maxErrorBody = 512
+
+// Error is every non-2xx answer and every transport failure.
+//
+// Its fields and its message never contain a credential or token: values
+// the client sent as secrets are replaced by "***" in Message and Body.
+type Error struct {
+	// Op names the exchange: "dismiss", "disable", "cancel", "hangup",
+	// "reclaim", "iam_token", "meeting_auth", "conf_detail", "control_token".
+	Op string
+	// Status is the HTTP status; 0 for transport errors.
+	Status int
+	// Code is error_code from the body, e.g. "RTC.00001003".
+	Code string
+	// Message is error_msg from the body.
+	Message string
+	// RequestID is the response's X-Request-Id header, else request_id from
+	// the body, else the X-Request-Id the client sent.
+	RequestID string
+	// RetryAfter is the parsed Retry-After header (delta-seconds or
+	// HTTP-date relative to Config.Now); 0 when absent or in the past.
+	RetryAfter time.Duration
+	// Body is the raw body, truncated to about 512 bytes, when it is not a
+	// JSON error object (has neither error_code nor error_msg).
+	Body string
+	// Err is the underlying transport error (context.DeadlineExceeded,
+	// context.Canceled, net errors…); nil for HTTP answers.
+	Err error
+}
+
+// Error describes the failure on one line.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("apiclient: ")
+	b.WriteString(e.Op)
+	if e.Status == 0 {
+		b.WriteString(": transport error")
+		if e.Err != nil {
+			b.WriteString(": ")
+			b.WriteString(e.Err.Error())
+		}
+	} else {
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+		if e.Code != "" {
+			b.WriteString(" " + e.Code)
+		}
+		if e.Message != "" {
+			b.WriteString(": " + e.Message)
+		}
+		if e.Body != "" {
+			fmt.Fprintf(&b, ": body %q", e.Body)
+		}
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request_id " + e.RequestID + ")")
+	}
+	if e.RetryAfter > 0 {
+		b.WriteString(" (retry after " + e.RetryAfter.String() + ")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying transport error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorBody is the JSON error body of both APIs.
+type errorBody struct {
+	Code      string `json:"error_code"`
+	Message   string `json:"error_msg"`
+	RequestID string `json:"request_id"`
+}
+
+// httpError builds the Error for a non-2xx answer. redact removes secrets.
+func httpError(op string, status int, h http.Header, body []byte, sentID string, now time.Time, redact func(string) string) *Error {
+	e := &Error{Op: op, Status: status, RetryAfter: parseRetryAfter(h.Get("Retry-After"), now)}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil && (eb.Code != "" || eb.Message != "") {
+		e.Code, e.Message = redact(eb.Code), redact(eb.Message)
+	} else if len(body) > 0 {
+		e.Body = truncate(redact(string(body)), maxErrorBody)
+	}
+	e.RequestID = requestID(h, body, sentID)
+	return e
+}
+
+// requestID picks the request ID of an exchange: the response header (the
+// RTC API spells it X-request-Id, which Get canonicalises), else request_id
+// in a JSON body, else the ID we sent.
+func requestID(h http.Header, body []byte, sentID string) string {
+	if id := h.Get("X-Request-Id"); id != "" {
+		return id
+	}
+	var eb errorBody
+	if len(body) > 0 && body[0] == '{' && json.Unmarshal(body, &eb) == nil && eb.RequestID != "" {
+		return eb.RequestID
+	}
+	return sentID
+}
+
+// parseRetryAfter parses delta-seconds or an HTTP-date; 0 when absent,
+// invalid or not in the future.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// isAuthError reports whether err is an HTTP answer that a fresh token can
+// cure: a 401, or one of the given error codes.
+func isAuthError(err error, codes ...string) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Status == 0 {
+		return false
+	}
+	if e.Status == http.StatusUnauthorized {
+		return true
+	}
+	for _, c := range codes {
+		if e.Code == c {
+			return true
+		}
+	}
+	return false
+}
