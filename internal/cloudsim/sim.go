@@ -124,7 +124,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Op:        op,
 		Method:    r.Method,
 		Path:      r.URL.EscapedPath(),
-		Query:     r.URL.RawQuery,
+		Query:     redactQuery(r.URL.RawQuery),
 		Auth:      authKind(r.Header),
 		Fault:     plan.label(),
 	}
