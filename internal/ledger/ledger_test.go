@@ -1,0 +1,132 @@
+package ledger_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meetops/meetops/internal/ledger"
+	"github.com/meetops/meetops/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+type testBundle struct {
+	rdb *redis.Client
+	l   *ledger.Ledger
+}
+
+func setup(t *testing.T, o ledger.Options) *testBundle {
+	t.Helper()
+	rdb := redistest.Client(t)
+	return &testBundle{rdb: rdb, l: ledger.New(rdb, o)}
+}
+
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{})
+
+	prev, lease, err := b.l.Begin(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{}, prev, "a new key has no history")
+	e, err := b.l.Get(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Started, e.State)
+	require.Equal(t, 1, e.Attempts)
+
+	require.NoError(t, b.l.Release(ctx, lease)) // transient failure: stays started
+	prev, lease, err = b.l.Begin(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Started, prev.State, "a retry must learn an earlier attempt may have reached upstream")
+	require.Equal(t, 1, prev.Attempts)
+
+	require.NoError(t, b.l.Succeed(ctx, lease, []byte(`{"outcome":"succeeded"}`)))
+	prev, lease, err = b.l.Begin(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Succeeded, prev.State)
+	require.JSONEq(t, `{"outcome":"succeeded"}`, string(prev.Result))
+	require.Equal(t, 2, prev.Attempts)
+	e, err = b.l.Get(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, 2, e.Attempts, "finding a succeeded entry is not an attempt")
+	require.NoError(t, b.l.Release(ctx, lease))
+	require.Error(t, b.l.Reset(ctx, "k"), "a succeeded operation must never be reset")
+
+	ttl, err := b.rdb.PTTL(ctx, "meetops:ledger:k").Result()
+	require.NoError(t, err)
+	require.Greater(t, ttl, 23*time.Hour, "entries expire with the dedup window")
+}
+
+func TestFailedEntryIsResetStartedIsKept(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{})
+
+	_, lease, err := b.l.Begin(ctx, "dead")
+	require.NoError(t, err)
+	require.NoError(t, b.l.Fail(ctx, lease))
+	require.NoError(t, b.l.Reset(ctx, "dead"))
+	e, err := b.l.Get(ctx, "dead")
+	require.NoError(t, err)
+	require.Equal(t, ledger.None, e.State, "a requeued definitive dead letter starts afresh")
+
+	_, lease, err = b.l.Begin(ctx, "exhausted")
+	require.NoError(t, err)
+	require.NoError(t, b.l.Release(ctx, lease))
+	require.NoError(t, b.l.Reset(ctx, "exhausted"))
+	e, err = b.l.Get(ctx, "exhausted")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Started, e.State, "attempts that may have reached upstream are remembered")
+}
+
+func TestLeaseExcludesConcurrentWorkers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{})
+	var won, held atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 20 {
+		wg.Go(func() {
+			<-start
+			_, _, err := b.l.Begin(ctx, "race")
+			switch err {
+			case nil:
+				won.Add(1)
+			case ledger.ErrLeaseHeld:
+				held.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	require.Equal(t, int32(1), won.Load())
+	require.Equal(t, int32(19), held.Load())
+}
+
+func TestLeaseExpiresAndStaleReleaseIsHarmless(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{Lease: 50 * time.Millisecond})
+	_, stale, err := b.l.Begin(ctx, "k")
+	require.NoError(t, err)
+	// Wait for the lease to expire (poll with a deadline, no fixed sleep).
+	require.Eventually(t, func() bool {
+		n, err := b.rdb.Exists(ctx, "meetops:lease:k").Result()
+		return err == nil && n == 0
+	}, 5*time.Second, 10*time.Millisecond)
+	_, fresh, err := b.l.Begin(ctx, "k")
+	require.NoError(t, err, "a crashed worker's lease must expire")
+	require.NoError(t, b.l.Release(ctx, stale), "releasing a lease we lost must not steal the new one")
+	_, _, err = b.l.Begin(ctx, "k")
+	require.ErrorIs(t, err, ledger.ErrLeaseHeld)
+	require.NoError(t, b.l.Release(ctx, fresh))
+}

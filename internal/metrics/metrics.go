@@ -1,0 +1,89 @@
+// Package metrics defines meetops' Prometheus collectors. A nil *Metrics is
+// valid and records nothing, so packages can take one optionally.
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the collectors the worker exports on /metrics.
+type Metrics struct {
+	// TasksProcessed counts finished attempts by task type and outcome
+	// (succeeded, already_done, ledger_hit, retry, deferred, dead_letter).
+	TasksProcessed *prometheus.CounterVec
+	// DeadLetters counts dead letters by task type and reason.
+	DeadLetters *prometheus.CounterVec
+	// DeadLettersTrimmed counts dead letters removed by a configured cap.
+	DeadLettersTrimmed prometheus.Counter
+	// UpstreamDuration observes upstream HTTP exchanges by operation and
+	// status class (2xx, 4xx, 5xx, error).
+	UpstreamDuration *prometheus.HistogramVec
+}
+
+// New creates the collectors and registers them with reg (nil: not
+// registered).
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		TasksProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meetops_tasks_processed_total",
+			Help: "Task attempts finished, by task type and outcome.",
+		}, []string{"type", "outcome"}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meetops_dead_letters_total",
+			Help: "Tasks dead-lettered, by task type and reason.",
+		}, []string{"type", "reason"}),
+		DeadLettersTrimmed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meetops_dead_letters_trimmed_total",
+			Help: "Dead letters removed from meetops' store by its configured cap.",
+		}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meetops_upstream_request_duration_seconds",
+			Help:    "Upstream HTTP request duration, by operation and status class.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15},
+		}, []string{"op", "status_class"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.TasksProcessed, m.DeadLetters, m.DeadLettersTrimmed, m.UpstreamDuration)
+	}
+	return m
+}
+
+// Task counts a finished attempt.
+func (m *Metrics) Task(taskType, outcome string) {
+	if m != nil {
+		m.TasksProcessed.WithLabelValues(taskType, outcome).Inc()
+	}
+}
+
+// DeadLetter counts a dead letter.
+func (m *Metrics) DeadLetter(taskType, reason string) {
+	if m != nil {
+		m.DeadLetters.WithLabelValues(taskType, reason).Inc()
+	}
+}
+
+// Trimmed counts dead letters removed by a cap.
+func (m *Metrics) Trimmed(n int) {
+	if m != nil {
+		m.DeadLettersTrimmed.Add(float64(n))
+	}
+}
+
+// Upstream observes one upstream exchange; it has the signature of
+// apiclient.Config.Observe.
+func (m *Metrics) Upstream(op string, status int, d time.Duration) {
+	if m != nil {
+		m.UpstreamDuration.WithLabelValues(op, StatusClass(status)).Observe(d.Seconds())
+	}
+}
+
+// StatusClass maps an HTTP status to "2xx".."5xx", and 0 to "error".
+func StatusClass(status int) string {
+	if status <= 0 {
+		return "error"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
