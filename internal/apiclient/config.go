@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,7 +24,9 @@ const (
 // user token when IAMUser is set, else RTC is not configured. The Meeting
 // mode likewise: App ID authentication when MeetingAppID is set, else
 // account authentication when MeetingAccount is set, else Meeting is not
-// configured. Endpoints never choose a mode.
+// configured. Endpoints never choose a mode. Each mode is all or nothing:
+// [New] rejects a mode whose selector lacks the other fields, or whose
+// fields are set without the selector.
 type Config struct {
 	// RTCEndpoint is the RTC API base URL; default DefaultRTCEndpoint.
 	RTCEndpoint string
@@ -60,8 +63,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Version is sent as User-Agent "meetops/<Version>"; default "dev".
 	Version string
-	// Now is the clock for token lifetimes, X-Sdk-Date and HTTP-date
-	// Retry-After values; default time.Now.
+	// Now is the clock for token lifetimes, X-Sdk-Date, the App ID
+	// authentication expireTime and HTTP-date Retry-After values; default
+	// time.Now. It must be safe for concurrent use.
 	Now func() time.Time
 	// Observe, when set, is called after every upstream HTTP exchange
 	// (token requests included) with the operation name (see Error.Op), the
@@ -109,49 +113,39 @@ func (c Config) meetingMode() meetingMode {
 // field is a Config field's name and value, for validation messages.
 type field struct{ name, value string }
 
-// validate reports every problem with c, one error per problem.
+// validate reports every problem with c, one error per problem. Each mode
+// is all or nothing, whether or not it is the one chosen: its selector
+// (RTCAK, IAMUser, MeetingAppID, MeetingAccount) needs the mode's other
+// fields, and those fields (endpoints aside) are an error without it.
 func (c Config) validate() error {
 	var problems []error
-	// need reports the empty fields a mode needs.
-	need := func(mode string, fields ...field) {
+	mode := func(selector field, desc string, required, optional []field) {
+		if selector.value == "" {
+			for _, f := range slices.Concat(required, optional) {
+				if f.value != "" && !strings.HasSuffix(f.name, "Endpoint") {
+					problems = append(problems, fmt.Errorf("apiclient: %s is set but %s is not", f.name, selector.name))
+				}
+			}
+			return
+		}
 		var missing []string
-		for _, f := range fields {
+		for _, f := range required {
 			if f.value == "" {
 				missing = append(missing, f.name)
 			}
 		}
 		if len(missing) > 0 {
-			problems = append(problems, fmt.Errorf("apiclient: %s also needs %s", mode, strings.Join(missing, ", ")))
+			problems = append(problems, fmt.Errorf("apiclient: %s (%s set) also needs %s", desc, selector.name, strings.Join(missing, ", ")))
 		}
 	}
-	// orphans reports the fields that are set although their mode is not.
-	orphans := func(selector string, fields ...field) {
-		for _, f := range fields {
-			if f.value != "" {
-				problems = append(problems, fmt.Errorf("apiclient: %s is set but %s is not", f.name, selector))
-			}
-		}
-	}
-
-	switch c.rtcMode() {
-	case rtcAKSK:
-		need("RTC AK/SK mode (RTCAK set)", field{"RTCSK", c.RTCSK}, field{"RTCProjectID", c.RTCProjectID})
-	case rtcIAM:
-		need("RTC IAM token mode (IAMUser set)", field{"IAMPassword", c.IAMPassword}, field{"IAMDomain", c.IAMDomain},
-			field{"IAMProjectID", c.IAMProjectID}, field{"IAMEndpoint", c.IAMEndpoint})
-	default:
-		orphans("RTCAK", field{"RTCSK", c.RTCSK}, field{"RTCProjectID", c.RTCProjectID})
-		orphans("IAMUser", field{"IAMPassword", c.IAMPassword}, field{"IAMDomain", c.IAMDomain}, field{"IAMProjectID", c.IAMProjectID})
-	}
-	switch c.meetingMode() {
-	case meetingAppID:
-		need("Meeting App ID mode (MeetingAppID set)", field{"MeetingAppKey", c.MeetingAppKey})
-	case meetingAccount:
-		need("Meeting account mode (MeetingAccount set)", field{"MeetingPassword", c.MeetingPassword})
-	default:
-		orphans("MeetingAppID", field{"MeetingAppKey", c.MeetingAppKey}, field{"MeetingUserID", c.MeetingUserID}, field{"MeetingCorpID", c.MeetingCorpID})
-		orphans("MeetingAccount", field{"MeetingPassword", c.MeetingPassword})
-	}
+	mode(field{"RTCAK", c.RTCAK}, "RTC AK/SK mode",
+		[]field{{"RTCSK", c.RTCSK}, {"RTCProjectID", c.RTCProjectID}}, nil)
+	mode(field{"IAMUser", c.IAMUser}, "RTC IAM token mode",
+		[]field{{"IAMPassword", c.IAMPassword}, {"IAMDomain", c.IAMDomain}, {"IAMProjectID", c.IAMProjectID}, {"IAMEndpoint", c.IAMEndpoint}}, nil)
+	mode(field{"MeetingAppID", c.MeetingAppID}, "Meeting App ID mode",
+		[]field{{"MeetingAppKey", c.MeetingAppKey}}, []field{{"MeetingUserID", c.MeetingUserID}, {"MeetingCorpID", c.MeetingCorpID}})
+	mode(field{"MeetingAccount", c.MeetingAccount}, "Meeting account mode",
+		[]field{{"MeetingPassword", c.MeetingPassword}}, nil)
 	for _, f := range []field{{"RTCEndpoint", c.RTCEndpoint}, {"IAMEndpoint", c.IAMEndpoint}, {"MeetingEndpoint", c.MeetingEndpoint}} {
 		if f.value == "" {
 			continue

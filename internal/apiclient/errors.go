@@ -46,7 +46,8 @@ type Error struct {
 	// the body, else the X-Request-Id the client sent.
 	RequestID string
 	// RetryAfter is the parsed Retry-After header (delta-seconds or
-	// HTTP-date relative to Config.Now); 0 when absent or in the past.
+	// HTTP-date relative to Config.Now), capped at 24 h; 0 when absent,
+	// invalid or in the past.
 	RetryAfter time.Duration
 	// Body is the raw body, truncated to about 512 bytes, when it is not a
 	// JSON error object (has neither error_code nor error_msg).
@@ -125,23 +126,20 @@ func requestID(h http.Header, body []byte, sentID string) string {
 	return sentID
 }
 
-// parseRetryAfter parses delta-seconds or an HTTP-date; 0 when absent,
-// invalid or not in the future.
+// maxRetryAfter caps Retry-After.
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter parses delta-seconds or an HTTP-date, capped at
+// maxRetryAfter; 0 when absent, invalid or not in the future.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
+	var d time.Duration
 	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return min(max(d, 0), maxRetryAfter)
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.

@@ -61,7 +61,8 @@ func (c *Client) DisableApp(ctx context.Context, appID string) (AppState, Respon
 	return AppState{AppID: body.AppID, State: body.State.State, UpdateTime: body.State.UpdateTime}, rep.Response, nil
 }
 
-// rtcDo sends a body-less RTC POST with the configured authentication. In
+// rtcDo sends a body-less RTC POST with the configured authentication and
+// the Content-Type the RTC reference marks mandatory. In
 // IAM token mode a 401 or RTC.00001001 drops the token and retries once with
 // a new one. In AK/SK mode nothing is retried: a fresh signature cannot cure
 // a rejected one, and repeated failures lock the key (APIG.0301).
