@@ -196,7 +196,8 @@ func (s *Sim) ClearFaults() {
 }
 
 // Faults returns the faults in force, each with the part of its script
-// not yet consumed.
+// not yet consumed (a fault whose script is used up and that has no rate or
+// latency is left out).
 func (s *Sim) Faults() map[string]Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -204,7 +205,12 @@ func (s *Sim) Faults() map[string]Fault {
 	for op, fs := range s.faults {
 		f := fs.Fault
 		f.Script = slices.Clone(fs.Script[fs.next:])
-		out[op] = f
+		if len(f.Script) == 0 {
+			f.Script = nil
+		}
+		if !f.isZero() {
+			out[op] = f
+		}
 	}
 	return out
 }
