@@ -21,6 +21,18 @@ type Metrics struct {
 	// UpstreamDuration observes upstream HTTP exchanges by operation and
 	// status class (2xx, 4xx, 5xx, error).
 	UpstreamDuration *prometheus.HistogramVec
+	// RateLimitWait observes the waits the rate limiter imposed, by group
+	// (0 for calls allowed at once).
+	RateLimitWait *prometheus.HistogramVec
+	// Throttled counts upstream throttling answers (429 / APIG.0308) by
+	// group.
+	Throttled *prometheus.CounterVec
+	// RateLimitRemaining is the budget left after the last allowed call,
+	// by group.
+	RateLimitRemaining *prometheus.GaugeVec
+	// RateLimitPerSecond is the configured limit by group, in calls per
+	// second (0 when off).
+	RateLimitPerSecond *prometheus.GaugeVec
 }
 
 // New creates the collectors and registers them with reg (nil: not
@@ -44,9 +56,27 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:    "Upstream HTTP request duration, by operation and status class.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15},
 		}, []string{"op", "status_class"}),
+		RateLimitWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meetops_ratelimit_wait_seconds",
+			Help:    "Waits imposed by the shared upstream rate limiter, by group.",
+			Buckets: []float64{0, .01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60},
+		}, []string{"group"}),
+		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meetops_upstream_throttled_total",
+			Help: "Upstream throttling answers (429 / APIG.0308), by rate-limit group.",
+		}, []string{"group"}),
+		RateLimitRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meetops_ratelimit_remaining",
+			Help: "Calls left in the shared budget after the last allowed call, by group.",
+		}, []string{"group"}),
+		RateLimitPerSecond: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meetops_ratelimit_limit_per_second",
+			Help: "Configured upstream rate limit by group, in calls per second (0: off).",
+		}, []string{"group"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.TasksProcessed, m.DeadLetters, m.DeadLettersTrimmed, m.UpstreamDuration)
+		reg.MustRegister(m.TasksProcessed, m.DeadLetters, m.DeadLettersTrimmed, m.UpstreamDuration,
+			m.RateLimitWait, m.Throttled, m.RateLimitRemaining, m.RateLimitPerSecond)
 	}
 	return m
 }

@@ -53,12 +53,18 @@ var authCodes = map[string]bool{
 	"RTC.00001001":  true, // RTC: OperationUnauthorized (HTTP 400)
 }
 
-// Classify sorts err, the outcome of one upstream call, into a Class. Errors
-// that are not an [*apiclient.Error] (Redis trouble, a cancelled context) are
-// transient: the task is retried rather than lost.
+// Classify sorts err, the outcome of one upstream call, into a Class. An
+// argument the client refuses to send, or a family it has no credentials
+// for, is permanent. Other errors that are not an [*apiclient.Error] (Redis
+// trouble, a cancelled context, a 2xx answer the client could not read) are
+// transient: the task is retried rather than lost, and a retry that finds
+// the operation done completes through its "already done" answer.
 func Classify(err error) Class {
 	if err == nil {
 		return Success
+	}
+	if errors.Is(err, apiclient.ErrInvalidArgument) || errors.Is(err, apiclient.ErrNotConfigured) {
+		return Permanent // the request was never sent and never could be
 	}
 	var ae *apiclient.Error
 	if !errors.As(err, &ae) || ae.Status == 0 {
@@ -71,8 +77,8 @@ func Classify(err error) Class {
 		return Auth
 	case ae.Status >= 500, ae.Status == http.StatusTooManyRequests, ae.Status == http.StatusRequestTimeout:
 		return Transient
-	case ae.Status >= 400:
-		return Permanent
+	case ae.Status >= 300:
+		return Permanent // 4xx, and redirects, which the client never follows
 	}
 	return Success
 }

@@ -42,6 +42,10 @@ func TestClassify(t *testing.T) {
 		{"400 app deactivated", apiErr(400, "RTC.00001016"), retry.Permanent},
 		{"403", apiErr(403, ""), retry.Permanent},
 		{"meeting not found", apiErr(400, "MMC.111070005"), retry.Permanent},
+		{"redirect is never followed", apiErr(302, ""), retry.Permanent},
+		{"refused argument", fmt.Errorf("dismiss: %w", apiclient.ErrInvalidArgument), retry.Permanent},
+		{"family not configured", fmt.Errorf("cancel: %w", apiclient.ErrNotConfigured), retry.Permanent},
+		{"unreadable 2xx", fmt.Errorf("disable: %w", apiclient.ErrUnexpectedAnswer), retry.Transient},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,117 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/meetops/meetops/internal/cloudsim"
+)
+
+// devRateLimit is the dev mode's limit for every group not configured
+// otherwise: fast enough that the example batch finishes in seconds, slow
+// enough that the pacing shows.
+const devRateLimit = "20/s"
+
+// Dev is the running dev-mode environment: an embedded Redis (unless
+// REDIS_URL was given) and the cloud simulator seeded with its demo state.
+type Dev struct {
+	// Sim is the in-process simulator.
+	Sim *cloudsim.Sim
+	// SimURL is where the simulator listens.
+	SimURL string
+	// RedisURL is the Redis the worker uses.
+	RedisURL string
+
+	redis *miniredis.Miniredis
+	http  *http.Server
+}
+
+// StartDev starts the dev environment and returns cfg wired to it:
+// endpoints and credentials point at the simulator, Redis at the embedded
+// server on 127.0.0.1:6379 (a free port when that one is taken) unless
+// cfg.RedisURL is set. It prints a banner to out.
+func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
+	d := &Dev{}
+	if cfg.RedisURL == "" && len(cfg.RedisClusterAddrs) == 0 {
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:6379"); err != nil {
+			if err := m.StartAddr("127.0.0.1:0"); err != nil {
+				return cfg, nil, fmt.Errorf("dev: start embedded Redis: %w", err)
+			}
+		}
+		d.redis = m
+		cfg.RedisURL = "redis://" + m.Addr() + "/0"
+		cfg.embeddedRedis = true
+	}
+	d.RedisURL = cfg.RedisURL
+
+	d.Sim = cloudsim.New(cloudsim.Options{})
+	d.Sim.Demo()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		d.Close()
+		return cfg, nil, fmt.Errorf("dev: listen for the simulator: %w", err)
+	}
+	d.SimURL = "http://" + ln.Addr().String()
+	d.http = &http.Server{Handler: d.Sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(out, "dev: simulator stopped: %v\n", err)
+		}
+	}()
+
+	creds := cloudsim.DemoCredentials()
+	cfg.RTCEndpoint, cfg.IAMEndpoint, cfg.MeetingEndpoint = d.SimURL, d.SimURL, d.SimURL
+	cfg.RTCAK, cfg.RTCSK, cfg.RTCProjectID = creds.AK, creds.SK, creds.ProjectID
+	cfg.IAMUser, cfg.IAMPassword, cfg.IAMDomain, cfg.IAMProjectID = "", "", "", ""
+	cfg.MeetingAppID, cfg.MeetingAppKey, cfg.MeetingUserID, cfg.MeetingCorpID = creds.AppID, creds.AppKey, creds.UserID, creds.CorpID
+	cfg.MeetingAccount, cfg.MeetingPassword = "", ""
+	if cfg.RateLimits == nil {
+		cfg.RateLimits = map[string]string{}
+	}
+	for _, g := range []string{"rtc_rooms", "rtc_apps", "meeting_mgmt", "meeting_control", "meeting_vmr"} {
+		if _, ok := cfg.RateLimits[g]; !ok {
+			cfg.RateLimits[g] = devRateLimit
+		}
+	}
+	httpAddr := cfg.HTTPAddr
+	if httpAddr == "" {
+		httpAddr = DefaultHTTPAddr
+	}
+	embedded := "embedded (miniredis, in memory: nothing survives a restart)"
+	if d.redis == nil {
+		embedded = "from REDIS_URL"
+	}
+	fmt.Fprintf(out, `
+================================================================
+  meetops DEV MODE: not for production.
+  Redis:      %s  (%s)
+  Simulator:  %s  (demo state; see internal/cloudsim/README.md)
+  Dashboard:  http://%s/monitoring
+  Metrics:    http://%s/metrics
+
+  Enqueue from another terminal:
+    export REDIS_URL=%s
+    go run ./cmd/enqueue dismiss --app-id demo-app --room-id room-001
+    go run ./cmd/enqueue bulk examples/ops.jsonl
+================================================================
+
+`, cfg.RedisURL, embedded, d.SimURL, httpAddr, httpAddr, cfg.RedisURL)
+	return cfg, d, nil
+}
+
+// Close stops the simulator and the embedded Redis.
+func (d *Dev) Close() {
+	if d.http != nil {
+		_ = d.http.Close()
+	}
+	if d.redis != nil {
+		d.redis.Close()
+	}
+}

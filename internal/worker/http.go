@@ -1,0 +1,85 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+)
+
+// routes serves /healthz, /readyz, /metrics and /monitoring.
+func (w *Worker) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case <-w.running:
+		default:
+			http.Error(rw, "asynq server not running", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := w.rdb.Ping(ctx).Err(); err != nil {
+			http.Error(rw, "redis unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		rw.Write([]byte("ok\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}))
+	mon := asynqmon.New(asynqmon.Options{
+		RootPath:         "/monitoring",
+		RedisConnOpt:     sharedConn{w.rdb},
+		ReadOnly:         !w.cfg.DashboardWrite,
+		PayloadFormatter: asynqmon.PayloadFormatterFunc(func(_ string, b []byte) string { return prettyJSON(b) }),
+		ResultFormatter:  asynqmon.ResultFormatterFunc(func(_ string, b []byte) string { return prettyJSON(b) }),
+	})
+	var dash http.Handler = mon
+	if w.cfg.DashboardUser != "" {
+		dash = basicAuth(dash, w.cfg.DashboardUser, w.cfg.DashboardPassword)
+	}
+	mux.Handle("/monitoring/", dash)
+	mux.Handle("/monitoring", dash)
+	return mux
+}
+
+// sharedConn hands asynqmon the worker's own Redis client.
+type sharedConn struct{ c redis.UniversalClient }
+
+// MakeRedisClient implements asynq.RedisConnOpt.
+func (s sharedConn) MakeRedisClient() any { return s.c }
+
+var _ asynq.RedisConnOpt = sharedConn{}
+
+// prettyJSON indents JSON payloads and results for the dashboard and shows
+// anything else as quoted text.
+func prettyJSON(b []byte) string {
+	var out bytes.Buffer
+	if json.Indent(&out, b, "", "  ") == nil {
+		return out.String()
+	}
+	q, _ := json.Marshal(string(b))
+	return string(q)
+}
+
+func basicAuth(next http.Handler, user, pass string) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 ||
+			subtle.ConstantTimeCompare([]byte(p), []byte(pass)) != 1 {
+			rw.Header().Set("WWW-Authenticate", `Basic realm="meetops"`)
+			http.Error(rw, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
+}

@@ -1,0 +1,174 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/deadletter"
+	"github.com/meetops/meetops/internal/ledger"
+	"github.com/meetops/meetops/internal/metrics"
+	"github.com/meetops/meetops/internal/ratelimit"
+	"github.com/meetops/meetops/internal/retry"
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// Worker is an assembled worker process: asynq server, handlers, HTTP.
+type Worker struct {
+	cfg     Config
+	log     zerolog.Logger
+	rdb     redis.UniversalClient
+	srv     *asynq.Server
+	mux     *asynq.ServeMux
+	http    *http.Server
+	httpLn  net.Listener
+	reg     *prometheus.Registry
+	insp    *asynq.Inspector
+	running chan struct{}
+}
+
+// New validates cfg (defaults applied) and assembles a worker. Nothing runs
+// until Run.
+func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rdb, err := NewRedis(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pingRedis(ctx, rdb, 5*time.Second); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	if !cfg.embeddedRedis {
+		warnIfLossy(ctx, rdb, log)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(insp))
+
+	apiCfg := cfg.apiConfig()
+	apiCfg.Observe = m.Upstream
+	api, err := apiclient.New(apiCfg)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+
+	limits := map[string]ratelimit.Limit{}
+	for g, v := range cfg.RateLimits {
+		limits[g], _ = ratelimit.ParseLimit(v) // validated above
+	}
+	limiter := ratelimit.New(rdb, limits, ratelimit.Observer{
+		Waited:    func(g string, d time.Duration) { m.RateLimitWait.WithLabelValues(g).Observe(d.Seconds()) },
+		Throttled: func(g string) { m.Throttled.WithLabelValues(g).Inc() },
+		Remaining: func(g string, n int) { m.RateLimitRemaining.WithLabelValues(g).Set(float64(n)) },
+	})
+	for g, lim := range limiter.Limits() {
+		perSec := 0.0
+		if !lim.Off() {
+			perSec = float64(lim.Rate) / lim.Period.Seconds()
+		}
+		m.RateLimitPerSecond.WithLabelValues(g).Set(perSec)
+	}
+
+	dl := deadletter.New(rdb, deadletter.Options{MaxLen: cfg.DeadLetterMaxLen, OnTrim: func(keys []string) {
+		m.Trimmed(len(keys))
+		log.Warn().Int("count", len(keys)).Strs("keys", keys).Msg("dead-letter store over its cap (DEAD_LETTER_MAX): oldest removed")
+	}})
+
+	policy := retry.Policy{}
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   cfg.Queues,
+		RetryDelayFunc:           policy.RetryDelay,
+		IsFailure:                retry.IsFailure,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		Logger:                   asynqLogger{log.With().Str("component", "asynq").Logger()},
+		LogLevel:                 asynqLevel(log.GetLevel()),
+	})
+	mux := asynq.NewServeMux()
+	tasks.Register(mux, tasks.Deps{
+		API:         api,
+		Ledger:      ledger.New(rdb, ledger.Options{TTL: cfg.DedupWindow}),
+		DeadLetters: dl,
+		Logger:      log,
+		Metrics:     m,
+		Limiter:     limiter,
+	})
+
+	w := &Worker{cfg: cfg, log: log, rdb: rdb, srv: srv, mux: mux, reg: reg, insp: insp, running: make(chan struct{})}
+	if cfg.HTTPAddr != "off" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		}
+		w.httpLn = ln
+		w.http = &http.Server{Handler: w.routes(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	return w, nil
+}
+
+// HTTPAddr returns the address the HTTP server listens on ("" when off).
+func (w *Worker) HTTPAddr() string {
+	if w.httpLn == nil {
+		return ""
+	}
+	return w.httpLn.Addr().String()
+}
+
+// Run processes tasks until ctx is cancelled, then stops taking tasks,
+// gives running ones ShutdownTimeout to finish (unfinished ones go back to
+// the queue) and returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.rdb.Close()
+	if err := w.srv.Start(w.mux); err != nil {
+		return fmt.Errorf("start asynq server: %w", err)
+	}
+	close(w.running)
+	httpErr := make(chan error, 1)
+	if w.http != nil {
+		go func() {
+			if err := w.http.Serve(w.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				httpErr <- err
+			}
+		}()
+	}
+	w.log.Info().Str("http", w.HTTPAddr()).Int("concurrency", w.cfg.Concurrency).
+		Interface("queues", w.cfg.Queues).Msg("worker started")
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	w.log.Info().Dur("shutdown_timeout", w.cfg.ShutdownTimeout).Msg("shutting down: no new tasks; waiting for running ones")
+	w.srv.Shutdown()
+	if w.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = w.http.Shutdown(sctx)
+		cancel()
+	}
+	w.log.Info().Msg("worker stopped")
+	return err
+}
