@@ -1,0 +1,68 @@
+package meetops
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// Enqueue validates op and enqueues it for the workers, under the key given
+// with WithKey or, by default, one derived from the operation
+// ("<op>:<32 hex digits>", equal for equal operations).
+//
+// When the key is already taken in the queue by the same operation, nothing
+// changes and Info reports the existing task with Duplicate set. When it is
+// taken by a different operation the error matches ErrKeyReused. Invalid
+// operations and options return errors matching ErrInvalid (each a
+// *FieldError naming the field, joined when several are wrong).
+func (c *Client) Enqueue(ctx context.Context, op Op, opts ...Option) (Info, error) {
+	if op == nil {
+		return Info{}, &FieldError{Field: "op", Msg: "no operation given"}
+	}
+	to := tasks.TaskOptions{DedupWindow: c.window}
+	var errs []error
+	for _, o := range opts {
+		if err := o(&to); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Info{}, err
+	}
+	p, err := tasks.Prepare(op, to)
+	if err != nil {
+		return Info{}, err
+	}
+	return c.enqueue(ctx, p)
+}
+
+// enqueue puts p into its queue under its key, or reports the task that
+// already holds the key.
+func (c *Client) enqueue(ctx context.Context, p tasks.Prepared) (Info, error) {
+	for retried := false; ; retried = true {
+		ti, err := c.queue.EnqueueContext(ctx, p.Task)
+		if err == nil {
+			return Info{Key: p.Key, Queue: p.Queue, State: ti.State.String()}, nil
+		}
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return Info{}, fmt.Errorf("enqueue %s: %w", p.Key, err)
+		}
+		existing, err := c.inspect.GetTaskInfo(p.Queue, p.Key)
+		if errors.Is(err, asynq.ErrTaskNotFound) && !retried {
+			continue // removed since the conflict (retention ran out): try again
+		}
+		if err != nil {
+			return Info{}, fmt.Errorf("enqueue %s: look up the existing task: %w", p.Key, err)
+		}
+		if existing.Type != p.Task.Type() || !bytes.Equal(existing.Payload, p.Payload) {
+			return Info{}, fmt.Errorf("key %q in queue %q holds %s %s, not %s %s: %w",
+				p.Key, p.Queue, tasks.NameOf(existing.Type), existing.Payload, p.Op.Name(), p.Payload, ErrKeyReused)
+		}
+		return Info{Key: p.Key, Queue: p.Queue, State: existing.State.String(), Duplicate: true}, nil
+	}
+}

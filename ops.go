@@ -1,0 +1,72 @@
+package meetops
+
+import (
+	"errors"
+
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// Op is one of the five operations: Dismiss, Disable, Cancel, HangUp or
+// Reclaim. Its value is the task payload.
+type Op = tasks.Op
+
+// Dismiss dismisses an RTC room, removing all its users.
+type Dismiss = tasks.Dismiss
+
+// Disable disables an RTC application.
+type Disable = tasks.Disable
+
+// Cancel cancels a scheduled meeting; with EndOngoing it also ends a
+// meeting in progress.
+type Cancel = tasks.Cancel
+
+// HangUp disconnects participants (1 to 500) from a meeting in progress.
+type HangUp = tasks.HangUp
+
+// Reclaim reclaims cloud meeting rooms (VMRs, 1 to 100) from a member
+// account; AccountType 0 is a Huawei Cloud Meeting account, 1 a third-party
+// user ID.
+type Reclaim = tasks.Reclaim
+
+// FieldError is a validation error naming the invalid field. Every
+// validation error matches ErrInvalid.
+type FieldError = tasks.FieldError
+
+// OpNames lists the operation names (dismiss, disable, cancel, hangup,
+// reclaim), as the CLI and dead-letter filters spell them.
+var OpNames = tasks.Names
+
+// Errors callers test for with errors.Is.
+var (
+	// ErrInvalid is matched by every validation error: an operation or an
+	// option that would be rejected by the worker is never enqueued.
+	ErrInvalid = tasks.ErrInvalid
+	// ErrKeyReused means the idempotency key already names a different
+	// operation (another payload) in that queue.
+	ErrKeyReused = errors.New("idempotency key already used for a different operation")
+	// ErrNotFound means no task or dead letter has that key.
+	ErrNotFound = errors.New("not found")
+)
+
+// Task states, as asynq reports them.
+const (
+	StatePending   = "pending"
+	StateScheduled = "scheduled"
+	StateActive    = "active"
+	StateRetry     = "retry"
+	StateArchived  = "archived" // a dead letter
+	StateCompleted = "completed"
+)
+
+// Info describes an enqueued task.
+type Info struct {
+	// Key is the idempotency key, which is also the asynq task ID.
+	Key string `json:"key"`
+	// Queue is the queue the task is in.
+	Queue string `json:"queue"`
+	// State is the task's state (see the State constants).
+	State string `json:"state"`
+	// Duplicate is true when the same operation was already enqueued under
+	// Key and this call changed nothing; State is then the existing task's.
+	Duplicate bool `json:"duplicate"`
+}

@@ -1,0 +1,90 @@
+package meetops
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// ClientOption configures a Client.
+type ClientOption func(*clientConfig)
+
+type clientConfig struct {
+	dialTimeout time.Duration
+	dedupWindow time.Duration
+}
+
+// WithDialTimeout bounds how long NewClient's connections take to
+// establish (go-redis' DialTimeout; default 5 s). It has no effect on
+// NewClientFromRedis, whose caller configured the connection.
+func WithDialTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) { c.dialTimeout = d }
+}
+
+// WithDedupWindow sets how long a completed task is retained so that
+// enqueueing it again is reported as a duplicate (default 24 h). Use the
+// worker's DEDUP_WINDOW.
+func WithDedupWindow(d time.Duration) ClientOption {
+	return func(c *clientConfig) { c.dedupWindow = d }
+}
+
+// Option configures one Enqueue call.
+type Option func(*tasks.TaskOptions) error
+
+// WithKey sets the idempotency key (the asynq task ID) instead of deriving
+// it from the payload. Reusing a key with a different payload in the same
+// queue fails with ErrKeyReused. A key is unique per queue, as asynq task
+// IDs are: do not reuse one key for different operations across queues.
+func WithKey(key string) Option {
+	return func(o *tasks.TaskOptions) error {
+		o.Key = key
+		return tasks.CheckKey(key)
+	}
+}
+
+// WithQueue sends the task to queue (default "default").
+func WithQueue(queue string) Option {
+	return func(o *tasks.TaskOptions) error {
+		if err := tasks.CheckID(queue); err != nil {
+			return &FieldError{Field: "queue", Msg: err.Error()}
+		}
+		o.Queue = queue
+		return nil
+	}
+}
+
+// ProcessAt schedules the task for t instead of now.
+func ProcessAt(t time.Time) Option {
+	return func(o *tasks.TaskOptions) error {
+		o.ProcessAt = t
+		return nil
+	}
+}
+
+// ProcessIn schedules the task d from now.
+func ProcessIn(d time.Duration) Option {
+	return func(o *tasks.TaskOptions) error {
+		if d < 0 {
+			return &FieldError{Field: "process_in", Msg: fmt.Sprintf("must not be negative, got %s", d)}
+		}
+		o.ProcessAt = time.Now().Add(d)
+		return nil
+	}
+}
+
+// WithMaxRetry sets how many times a transient failure is retried before
+// the task is dead-lettered (default 12); 0 means never.
+func WithMaxRetry(n int) Option {
+	return func(o *tasks.TaskOptions) error {
+		switch {
+		case n < 0:
+			return &FieldError{Field: "max_retry", Msg: fmt.Sprintf("must not be negative, got %d", n)}
+		case n == 0:
+			o.MaxRetry = tasks.NoRetry
+		default:
+			o.MaxRetry = n
+		}
+		return nil
+	}
+}
