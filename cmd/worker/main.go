@@ -26,6 +26,9 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
+		if errors.Is(err, worker.ErrUsage) {
+			os.Exit(2) // the flag package already printed the usage
+		}
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintln(os.Stderr, "worker:", line)
 		}
@@ -37,7 +40,15 @@ func main() {
 // runs the worker until ctx is cancelled.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, err := worker.Load(args, getenv, stderr)
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) || errors.Is(err, worker.ErrUsage) {
+		return err
+	}
+	if !cfg.Dev {
+		// Report every problem at once: bad values and what does not fit.
+		if err := errors.Join(err, cfg.WithDefaults().Validate()); err != nil {
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	if cfg.Dev {

@@ -204,9 +204,11 @@ func (c *Config) settings() []setting {
 	}
 }
 
-// Load reads the configuration: defaults, then environment variables
-// (secrets also from NAME_FILE, a path whose content is the secret), then
-// flags. It returns every problem found, one per line.
+// Load reads the configuration: environment variables (secrets also from
+// NAME_FILE, a path whose content is the secret), then flags, which take
+// precedence. A command-line error is returned alone (flag.ErrHelp for -h,
+// else wrapping ErrUsage); otherwise every bad value is reported, one per
+// line. Load does not check that the values fit together: Validate does.
 func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	var c Config
 	var errs []error
@@ -248,13 +250,19 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+		return c, fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
 	}
 	return c, errors.Join(errs...)
 }
+
+// ErrUsage marks a command-line error (an unknown flag, a stray argument).
+var ErrUsage = errors.New("usage")
 
 func splitList(v string) []string {
 	var out []string

@@ -86,7 +86,7 @@ func (c Config) Validate() error {
 	}
 	if _, err := apiclient.New(c.apiConfig()); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
-			errs = append(errs, errors.New(line))
+			errs = append(errs, errors.New(envNames.Replace(strings.TrimPrefix(line, "apiclient: "))))
 		}
 	}
 	if c.Concurrency < 1 {
@@ -108,6 +108,17 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// envNames renames the API client's configuration fields to the
+// environment variables an operator sets.
+var envNames = strings.NewReplacer(
+	"RTCEndpoint", "RTC_ENDPOINT", "RTCAK", "RTC_AK", "RTCSK", "RTC_SK", "RTCProjectID", "RTC_PROJECT_ID",
+	"IAMEndpoint", "IAM_ENDPOINT", "IAMUser", "IAM_USER", "IAMPassword", "IAM_PASSWORD",
+	"IAMDomain", "IAM_DOMAIN", "IAMProjectID", "IAM_PROJECT_ID",
+	"MeetingEndpoint", "MEETING_ENDPOINT", "MeetingAppID", "MEETING_APP_ID", "MeetingAppKey", "MEETING_APP_KEY",
+	"MeetingUserID", "MEETING_USER_ID", "MeetingCorpID", "MEETING_CORP_ID",
+	"MeetingAccount", "MEETING_ACCOUNT", "MeetingPassword", "MEETING_PASSWORD",
+)
 
 // redactURLError keeps a Redis URL's password out of an error message.
 func redactURLError(err error, raw string) string {
