@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -172,7 +173,9 @@ func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 			h.deps.Metrics.Task(a.task.Type(), "deferred")
 			return &retry.Deferral{After: wait, Reason: "ratelimit"}
 		}
-		if err := sleep(ctx, wait); err != nil {
+		// Jitter, so the tasks waiting for the same slot do not all ask
+		// again at the same instant.
+		if err := sleep(ctx, wait+time.Duration(rand.Int64N(int64(wait)/5+1))); err != nil {
 			return err
 		}
 	}
