@@ -28,6 +28,7 @@ import (
 type Client struct {
 	rdb       redis.UniversalClient
 	ownsRedis bool
+	redisOpts *redis.Options // set by NewClient
 	queue     *asynq.Client
 	inspect   *asynq.Inspector
 	dead      *deadletter.Store
@@ -51,6 +52,7 @@ func NewClient(redisURL string, opts ...ClientOption) (*Client, error) {
 	ro.ContextTimeoutEnabled = true
 	c := newClient(redis.NewClient(ro), cfg)
 	c.ownsRedis = true
+	c.redisOpts = ro
 	return c, nil
 }
 
@@ -82,9 +84,20 @@ func newClient(rdb redis.UniversalClient, cfg clientConfig) *Client {
 	}
 }
 
-// Ping checks that Redis answers, within ctx.
+// Ping checks that Redis answers, within ctx. For a client made by
+// NewClient it tries once, on a connection of its own, so that its error
+// is the cause (connection refused, wrong password, a TLS mismatch) rather
+// than the deadline that go-redis' retries would run into.
 func (c *Client) Ping(ctx context.Context) error {
-	if err := c.rdb.Ping(ctx).Err(); err != nil {
+	rdb := c.rdb
+	if c.redisOpts != nil {
+		o := *c.redisOpts
+		o.MaxRetries, o.DialerRetries, o.PoolSize = -1, 1, 1
+		once := redis.NewClient(&o)
+		defer once.Close()
+		rdb = once
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("ping redis: %w", err)
 	}
 	return nil

@@ -120,7 +120,7 @@ func (c *Client) CountDeadLetters(ctx context.Context, f DeadLetterFilter) (int6
 func (c *Client) DeadLetter(ctx context.Context, key string) (DeadLetter, error) {
 	r, err := c.dead.Get(ctx, key)
 	if errors.Is(err, deadletter.ErrNotFound) {
-		return DeadLetter{}, fmt.Errorf("no dead letter %s: %w", key, ErrNotFound)
+		return DeadLetter{}, fmt.Errorf("no dead letter with key %q: %w", key, ErrNotFound)
 	}
 	if err != nil {
 		return DeadLetter{}, err

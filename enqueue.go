@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -21,10 +22,25 @@ import (
 // operations and options return errors matching ErrInvalid (each a
 // *FieldError naming the field, joined when several are wrong).
 func (c *Client) Enqueue(ctx context.Context, op Op, opts ...Option) (Info, error) {
-	if op == nil {
-		return Info{}, &FieldError{Field: "op", Msg: "no operation given"}
+	p, err := prepare(op, c.window, opts)
+	if err != nil {
+		return Info{}, err
 	}
-	to := tasks.TaskOptions{DedupWindow: c.window}
+	return c.enqueue(ctx, p)
+}
+
+// Validate checks op and opts as Enqueue does, without Redis: nil means
+// Enqueue will accept them.
+func Validate(op Op, opts ...Option) error {
+	_, err := prepare(op, 0, opts)
+	return err
+}
+
+func prepare(op Op, window time.Duration, opts []Option) (tasks.Prepared, error) {
+	if op == nil {
+		return tasks.Prepared{}, &FieldError{Field: "op", Msg: "no operation given"}
+	}
+	to := tasks.TaskOptions{DedupWindow: window}
 	var errs []error
 	for _, o := range opts {
 		if err := o(&to); err != nil {
@@ -32,13 +48,9 @@ func (c *Client) Enqueue(ctx context.Context, op Op, opts ...Option) (Info, erro
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return Info{}, err
+		return tasks.Prepared{}, err
 	}
-	p, err := tasks.Prepare(op, to)
-	if err != nil {
-		return Info{}, err
-	}
-	return c.enqueue(ctx, p)
+	return tasks.Prepare(op, to)
 }
 
 // enqueue puts p into its queue under its key, or reports the task that

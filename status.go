@@ -77,7 +77,7 @@ func (c *Client) Status(ctx context.Context, key string) (TaskStatus, error) {
 	if e.State == ledger.Succeeded {
 		return TaskStatus{Key: key, State: StateCompleted, Result: rawJSON(e.Result)}, nil
 	}
-	return TaskStatus{}, fmt.Errorf("status %s: %w", key, ErrNotFound)
+	return TaskStatus{}, fmt.Errorf("no task with key %q: %w", key, ErrNotFound)
 }
 
 func statusOf(ti *asynq.TaskInfo) TaskStatus {

@@ -61,7 +61,7 @@ func TestStatusOfACompletedTaskPastRetention(t *testing.T) {
 	b := setup(t)
 	_, lease, err := b.ledger.Begin(b.ctx, "disable:gone")
 	require.NoError(t, err)
-	require.NoError(t, b.ledger.Succeed(b.ctx, lease, []byte(`{"outcome":"succeeded","status":200,"attempts":1}`)))
+	require.NoError(t, b.ledger.Succeed(b.ctx, lease, []byte(`{"outcome":"succeeded","status":200,"attempts":1}`), ""))
 
 	st, err := b.client.Status(b.ctx, "disable:gone")
 	require.NoError(t, err)

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/meetops/meetops"
+)
+
+// Defaults of the global flags.
+const (
+	defaultRedisURL = "redis://127.0.0.1:6379/0"
+	defaultTimeout  = 5 * time.Second
+)
+
+// app is one invocation: its streams, environment and global flags.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// isTerminal reports whether a stream is an interactive terminal.
+	isTerminal func(any) bool
+
+	redisURL    string
+	timeout     time.Duration
+	dedupWindow time.Duration
+	output      string
+
+	client *meetops.Client
+}
+
+// run executes the command line args and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, isTerminal: isTerminal}
+	return a.run(ctx, args)
+}
+
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if a.client != nil {
+		_ = a.client.Close()
+	}
+	return a.report(cmd, err)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "enqueue",
+		Short: "Enqueue meetops operations and manage dead letters",
+		Long: `enqueue puts meetops operations into Redis for the workers: one from flags,
+or many from a JSONL or CSV file. It also reports a task's state and lists,
+requeues and purges dead letters.
+
+Every operation is validated exactly as the worker validates it and enqueued
+under an idempotency key (--key, or one derived from the operation), so
+enqueueing the same operation again changes nothing.
+
+Exit codes: 0 success or a duplicate of the same operation, 1 runtime
+failure, 2 usage or validation error, 3 key reused with a different payload.`,
+		Example: `  enqueue dismiss --app-id demo-app --room-id room-001
+  enqueue bulk examples/ops.jsonl
+  enqueue dead list`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          noArgs,
+		RunE:          a.showHelp,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.redisURL, "redis-url", defaultRedisURL, "Redis URL: redis://[:password@]host:port/db, rediss:// for TLS (env REDIS_URL)")
+	pf.DurationVar(&a.timeout, "timeout", defaultTimeout, "how long to wait for Redis to answer when connecting")
+	pf.DurationVar(&a.dedupWindow, "dedup-window", 0, "how long completed tasks are kept for deduplication; the worker's DEDUP_WINDOW (env DEDUP_WINDOW, default 24h)")
+	pf.StringVarP(&a.output, "output", "o", "text", "output format: text (aligned tables) or json")
+	root.PersistentPreRunE = a.checkGlobals
+
+	for _, c := range opCommands(a) {
+		root.AddCommand(c)
+	}
+	root.AddCommand(a.bulkCommand(), a.statusCommand(), a.deadCommand())
+	return root
+}
+
+// checkGlobals validates the global flags before any command runs.
+func (a *app) checkGlobals(cmd *cobra.Command, _ []string) error {
+	if a.output != "text" && a.output != "json" {
+		return usageErrorf("--output must be text or json, got %q", a.output)
+	}
+	if a.timeout <= 0 {
+		return usageErrorf("--timeout must be positive, got %s", a.timeout)
+	}
+	// Environment fallbacks are read here, not used as flag defaults, so
+	// that --help never shows a password from REDIS_URL.
+	if env := a.getenv("REDIS_URL"); env != "" && !cmd.Flags().Changed("redis-url") {
+		a.redisURL = env
+	}
+	if !cmd.Flags().Changed("dedup-window") {
+		if env := a.getenv("DEDUP_WINDOW"); env != "" {
+			d, err := time.ParseDuration(env)
+			if err != nil || d <= 0 {
+				return usageErrorf("DEDUP_WINDOW must be a positive duration like 24h, got %q", env)
+			}
+			a.dedupWindow = d
+		}
+	}
+	if a.dedupWindow < 0 {
+		return usageErrorf("--dedup-window must be positive, got %s", a.dedupWindow)
+	}
+	return nil
+}
+
+// showHelp is what a command group does without a subcommand: a usage
+// error naming the subcommands.
+func (a *app) showHelp(cmd *cobra.Command, _ []string) error {
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return usageErrorf("%s needs a command: %s", cmd.CommandPath(), strings.Join(names, ", "))
+}
+
+// noArgs rejects arguments to a command group, naming the unknown command.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return nil
+}
+
+// json reports whether -o json was asked for.
+func (a *app) json() bool { return a.output == "json" }
+
+// connect returns the client, connecting and checking Redis on first use
+// within --timeout.
+func (a *app) connect(ctx context.Context) (*meetops.Client, error) {
+	if a.client != nil {
+		return a.client, nil
+	}
+	opts := []meetops.ClientOption{meetops.WithDialTimeout(a.timeout)}
+	if a.dedupWindow > 0 {
+		opts = append(opts, meetops.WithDedupWindow(a.dedupWindow))
+	}
+	c, err := meetops.NewClient(a.redisURL, opts...)
+	if err != nil {
+		return nil, usageErrorf("--redis-url: %v", unwrapAll(err))
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	if err := c.Ping(pingCtx); err != nil {
+		_ = c.Close()
+		return nil, describeRedisError(a.redisURL, a.timeout, err)
+	}
+	a.client = c
+	return c, nil
+}
+
+// unwrapAll returns the innermost error's message.
+func unwrapAll(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+// quietLogger silences go-redis' own log lines: errors are reported once,
+// by the command. main installs it (redis.SetLogger is process-wide).
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/meetops/meetops/internal/bulk"
+)
+
+// bulkFlags are the flags of the bulk command.
+type bulkFlags struct {
+	format      string
+	dryRun      bool
+	skipInvalid bool
+	report      string
+	concurrency int
+}
+
+// bulkSummary is what bulk prints at the end.
+type bulkSummary struct {
+	File string `json:"file"`
+	// Total counts the input's lines (blank ones aside); Valid those that
+	// passed validation.
+	Total int `json:"total"`
+	Valid int `json:"valid"`
+	bulk.Summary
+	DryRun      bool `json:"dry_run,omitempty"`
+	Interrupted bool `json:"interrupted,omitempty"`
+}
+
+func (a *app) bulkCommand() *cobra.Command {
+	var f bulkFlags
+	cmd := &cobra.Command{
+		Use:   "bulk FILE|-",
+		Short: "Enqueue many operations from a JSONL or CSV file (or stdin)",
+		Long: `Enqueue many operations from a JSONL or CSV file, or from standard input ("-").
+
+A JSONL line is one flat object: "op" (dismiss, disable, cancel, hangup,
+reclaim), the operation's fields, and optionally "key", "queue",
+"process_at" (RFC 3339) and "max_retry":
+
+  {"op":"dismiss","app_id":"demo-app","room_id":"room-001"}
+  {"op":"hangup","conference_id":"900000010","participant_ids":["p-001","p-002"],"queue":"critical"}
+
+A CSV file has a header row with the same names; list fields are
+';'-separated, and an empty cell leaves the field out:
+
+  op,app_id,room_id,conference_id,participant_ids
+  dismiss,demo-app,room-001,,
+  hangup,,,900000010,p-001;p-002
+
+The format comes from the extension (.jsonl, .ndjson, .csv) unless --format
+says otherwise; standard input is JSONL by default.
+
+The whole input is validated first, and every bad line reported as
+FILE:LINE: reason. With any bad line nothing is enqueued and the exit code is
+2, unless --skip-invalid. Then the lines are enqueued concurrently. Running
+the same input again enqueues nothing new (every line is a duplicate), so an
+interrupted run (Ctrl-C) is finished by running it again.
+
+Exit codes: 0 when every valid line was enqueued or was a duplicate; 1 when
+an enqueue failed or the run was interrupted; 2 for invalid lines without
+--skip-invalid; 3 when a line's key was already used for another operation.`,
+		Example: `  enqueue bulk examples/ops.jsonl
+  enqueue bulk examples/ops.csv --dry-run
+  enqueue bulk ops.txt --format csv --skip-invalid --report report.jsonl
+  generate-ops | enqueue bulk - --concurrency 64`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			return a.bulk(cmd.Context(), args[0], f)
+		}),
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.format, "format", "", "input format: jsonl or csv (default: from the extension)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "validate and count only; enqueue nothing")
+	fs.BoolVar(&f.skipInvalid, "skip-invalid", false, "enqueue the valid lines even when some are invalid")
+	fs.StringVar(&f.report, "report", "", "write one JSON line per input line (line, key, outcome, error) to this file")
+	fs.IntVar(&f.concurrency, "concurrency", 16, "how many enqueues run at once")
+	return cmd
+}
+
+func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
+	format, err := bulk.FormatFor(name, f.format)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	if f.concurrency < 1 {
+		return usageErrorf("--concurrency must be at least 1, got %d", f.concurrency)
+	}
+	in, err := bulk.OpenInput(ctx, name, format, a.stdin)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	var rep *reportWriter
+	if f.report != "" {
+		if rep, err = newReportWriter(f.report); err != nil {
+			return err
+		}
+		defer rep.close()
+	}
+
+	// Pass 1: validate everything, report every bad line.
+	writeInvalid := rep != nil && (f.dryRun || !f.skipInvalid)
+	checked, err := a.validate(ctx, in, func(it bulk.Item) {
+		if writeInvalid {
+			rep.write(bulk.Result{Line: it.Line, Outcome: bulk.Invalid, Error: it.Reason()})
+		}
+	})
+	if err != nil {
+		return err
+	}
+	sum := bulkSummary{File: in.Name, Total: checked.Lines, Valid: checked.Lines - checked.Invalid}
+	if f.dryRun {
+		sum.DryRun, sum.Complete = true, true
+		sum.Lines, sum.Invalid = checked.Lines, checked.Invalid
+		if err := a.printBulkSummary(sum); err != nil {
+			return err
+		}
+		if checked.Invalid > 0 && !f.skipInvalid {
+			return &exitError{code: exitUsage}
+		}
+		return rep.close()
+	}
+	if checked.Invalid > 0 && !f.skipInvalid {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %d invalid line%s; nothing enqueued (fix them, or pass --skip-invalid to enqueue the valid lines)",
+			in.Name, checked.Invalid, plural(checked.Invalid))}
+	}
+
+	// Pass 2: enqueue, streaming.
+	c, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	r, closer, err := in.Open()
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	bar := a.progressBar(int64(checked.Lines))
+	done, err := bulk.Run(ctx, r, c, bulk.Options{
+		Concurrency: f.concurrency,
+		OnResult: func(res bulk.Result) {
+			rep.write(res)
+			if bar != nil {
+				_ = bar.Add(1)
+			}
+		},
+	})
+	if bar != nil {
+		_ = bar.Exit()
+	}
+	if err != nil {
+		return err
+	}
+	sum.Summary = done
+	sum.Interrupted = ctx.Err() != nil && !done.Complete
+	if err := a.printBulkSummary(sum); err != nil {
+		return err
+	}
+	if err := rep.close(); err != nil {
+		return err
+	}
+	return a.bulkOutcome(sum)
+}
+
+// validate runs pass 1, printing FILE:LINE: reason for every bad line.
+func (a *app) validate(ctx context.Context, in *bulk.Input, onInvalid func(bulk.Item)) (bulk.Summary, error) {
+	r, closer, err := in.Open()
+	if err != nil {
+		return bulk.Summary{}, err
+	}
+	defer closer.Close()
+	s, err := bulk.Validate(ctx, r, func(it bulk.Item) {
+		fmt.Fprintf(a.stderr, "%s:%d: %s\n", in.Name, it.Line, it.Reason())
+		onInvalid(it)
+	})
+	var he *bulk.HeaderError
+	switch {
+	case errors.As(err, &he):
+		return s, &exitError{code: exitUsage, err: fmt.Errorf("%s:1: %s; nothing enqueued", in.Name, he.Msg)}
+	case errors.Is(err, context.Canceled):
+		return s, &exitError{code: exitFailure, err: fmt.Errorf("%s: interrupted while validating line %d; nothing enqueued", in.Name, s.Lines+1)}
+	case err != nil:
+		return s, fmt.Errorf("%s: %w", in.Name, err)
+	}
+	return s, nil
+}
+
+// bulkOutcome says how the run ended and returns its exit code.
+func (a *app) bulkOutcome(s bulkSummary) error {
+	rerun := "run the same command again to enqueue the rest (lines already enqueued count as duplicates)"
+	switch {
+	case s.Interrupted:
+		return &exitError{code: exitFailure, err: fmt.Errorf("interrupted after %d of %d lines; %s", s.Lines, s.Total, rerun)}
+	case !s.Complete:
+		return &exitError{code: exitFailure, err: fmt.Errorf("stopped after %d of %d lines at a failed enqueue (%s); %s", s.Lines, s.Total, s.FirstFailure, rerun)}
+	case s.Failed > 0:
+		return &exitError{code: exitFailure, err: fmt.Errorf("%d enqueue%s failed, first: %s", s.Failed, plural(s.Failed), s.FirstFailure)}
+	case s.KeyReused > 0:
+		return &exitError{code: exitKeyReused, err: fmt.Errorf("%d line%s reused a key already taken by another operation", s.KeyReused, plural(s.KeyReused))}
+	}
+	return nil
+}
+
+func (a *app) printBulkSummary(s bulkSummary) error {
+	if a.json() {
+		return writeJSON(a.stdout, s)
+	}
+	if s.DryRun {
+		t := newTable(a.stdout, "LINES", "VALID", "INVALID")
+		t.row(fmt.Sprint(s.Total), fmt.Sprint(s.Valid), fmt.Sprint(s.Invalid))
+		if err := t.flush(); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(a.stdout, "dry run: nothing enqueued")
+		return err
+	}
+	t := newTable(a.stdout, "LINES", "ENQUEUED", "DUPLICATES", "INVALID", "FAILED", "KEY_REUSED")
+	t.row(fmt.Sprintf("%d/%d", s.Lines, s.Total), fmt.Sprint(s.Enqueued), fmt.Sprint(s.Duplicates),
+		fmt.Sprint(s.Invalid), fmt.Sprint(s.Failed), fmt.Sprint(s.KeyReused))
+	return t.flush()
+}
+
+// progressBar returns a progress bar on stderr when it is a terminal, and
+// nil otherwise (then only the summary is printed).
+func (a *app) progressBar(total int64) *progressbar.ProgressBar {
+	if !a.isTerminal(a.stderr) {
+		return nil
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(a.stderr),
+		progressbar.OptionSetDescription("enqueue"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("ops"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+// reportWriter writes the --report file. A nil *reportWriter writes
+// nothing, so callers need not check.
+type reportWriter struct {
+	mu  sync.Mutex
+	f   *os.File
+	w   *bufio.Writer
+	err error
+}
+
+func newReportWriter(path string) (*reportWriter, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	return &reportWriter{f: f, w: bufio.NewWriter(f)}, nil
+}
+
+func (r *reportWriter) write(res bulk.Result) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		r.err = writeJSON(r.w, res)
+	}
+}
+
+// close flushes and closes the file once; later calls return the first
+// result again.
+func (r *reportWriter) close() error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return r.err
+	}
+	if err := r.w.Flush(); r.err == nil {
+		r.err = err
+	}
+	if err := r.f.Close(); r.err == nil {
+		r.err = err
+	}
+	r.f = nil
+	if r.err != nil {
+		r.err = fmt.Errorf("report: %w", r.err)
+	}
+	return r.err
+}

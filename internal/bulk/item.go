@@ -1,0 +1,96 @@
+// Package bulk reads operations from JSONL and CSV files and enqueues them
+// concurrently while streaming, in bounded memory whatever the file size.
+//
+// A JSONL line is one flat object: "op", the operation's payload fields
+// (as in the task payload) and optionally "key", "queue", "process_at"
+// (RFC 3339) and "max_retry". A CSV file has a header row with the same
+// names; list fields are ';'-separated and an empty cell is an absent
+// field. Every line is validated exactly as the worker validates payloads;
+// unknown fields are rejected by name.
+//
+// Reading (a [Reader]) is separate from enqueueing (an [Enqueuer]) so that
+// the engine in [Run] can be driven by benchmarks and a pipelined enqueuer
+// can replace the one-call-per-line client.
+package bulk
+
+import (
+	"strings"
+	"time"
+
+	"github.com/meetops/meetops"
+)
+
+// Item is one input line, parsed and validated.
+type Item struct {
+	// Line is the 1-based line number in the input (for CSV the line the
+	// record starts on).
+	Line int
+	// Op is the operation; nil when the line is invalid.
+	Op meetops.Op
+	// Key is the idempotency key: the line's own, or the derived one.
+	Key string
+	// Queue is the line's queue; "" means the default.
+	Queue string
+	// ProcessAt is the line's schedule; zero means now.
+	ProcessAt time.Time
+	// MaxRetry is the line's retry budget; nil means the default.
+	MaxRetry *int
+	// Err says why the line is invalid (it matches meetops.ErrInvalid);
+	// nil for a valid line.
+	Err error
+}
+
+// Options returns the enqueue options the line asks for.
+func (it Item) Options() []meetops.Option {
+	opts := make([]meetops.Option, 0, 4)
+	if it.Key != "" {
+		opts = append(opts, meetops.WithKey(it.Key))
+	}
+	if it.Queue != "" {
+		opts = append(opts, meetops.WithQueue(it.Queue))
+	}
+	if !it.ProcessAt.IsZero() {
+		opts = append(opts, meetops.ProcessAt(it.ProcessAt))
+	}
+	if it.MaxRetry != nil {
+		opts = append(opts, meetops.WithMaxRetry(*it.MaxRetry))
+	}
+	return opts
+}
+
+// Reason is Err as one line: joined errors are separated by "; ".
+func (it Item) Reason() string { return OneLine(it.Err) }
+
+// OneLine flattens err, which may join several, into one line.
+func OneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	var parts []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		parts = append(parts, strings.ReplaceAll(e.Error(), "\n", "; "))
+	}
+	walk(err)
+	return strings.Join(parts, "; ")
+}
+
+// Reader yields the items of an input, one per non-blank line. Next
+// returns io.EOF at the end; any other error is fatal for the whole input
+// (an I/O error, a bad CSV header). An invalid line is not an error: its
+// Item carries Err.
+type Reader interface {
+	Next() (Item, error)
+}
+
+// errorf returns an ErrInvalid-matching error without a field.
+func errorf(msg string) error { return &meetops.FieldError{Msg: msg} }
+
+// fieldErr returns an ErrInvalid-matching error naming field.
+func fieldErr(field, msg string) error { return &meetops.FieldError{Field: field, Msg: msg} }

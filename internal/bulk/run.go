@@ -1,0 +1,204 @@
+package bulk
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/meetops/meetops"
+)
+
+// Enqueuer enqueues one operation; *meetops.Client is one. A pipelined
+// implementation may batch concurrent calls behind the same method.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, op meetops.Op, opts ...meetops.Option) (meetops.Info, error)
+}
+
+// Outcome is what became of one line.
+type Outcome string
+
+// Outcomes, as the report spells them.
+const (
+	Enqueued  Outcome = "enqueued"
+	Duplicate Outcome = "duplicate"
+	Invalid   Outcome = "invalid"
+	Failed    Outcome = "failed"
+	KeyReused Outcome = "key_reused"
+)
+
+// Result is the fate of one line: a line of the --report file.
+type Result struct {
+	Line    int     `json:"line"`
+	Key     string  `json:"key"`
+	Outcome Outcome `json:"outcome"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// Summary counts lines by outcome.
+type Summary struct {
+	// Lines counts the lines handled (every outcome).
+	Lines      int `json:"lines"`
+	Enqueued   int `json:"enqueued"`
+	Duplicates int `json:"duplicates"`
+	Invalid    int `json:"invalid"`
+	Failed     int `json:"failed"`
+	KeyReused  int `json:"key_reused"`
+	// Complete is true when every line of the input was handled; false
+	// when the run was interrupted or stopped at a failure.
+	Complete bool `json:"complete"`
+	// FirstFailure is the error of the first failed line.
+	FirstFailure string `json:"first_failure,omitempty"`
+}
+
+func (s *Summary) add(r Result) {
+	s.Lines++
+	switch r.Outcome {
+	case Enqueued:
+		s.Enqueued++
+	case Duplicate:
+		s.Duplicates++
+	case Invalid:
+		s.Invalid++
+	case Failed:
+		s.Failed++
+		if s.FirstFailure == "" {
+			s.FirstFailure = r.Error
+		}
+	case KeyReused:
+		s.KeyReused++
+	}
+}
+
+// Validate reads the whole input and counts its lines, calling onInvalid
+// (when not nil) for each invalid one, in input order. Nothing is
+// enqueued. The error is a fatal input error (see Reader).
+func Validate(ctx context.Context, r Reader, onInvalid func(Item)) (Summary, error) {
+	var s Summary
+	for ctx.Err() == nil {
+		it, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			s.Complete = true
+			return s, nil
+		}
+		if err != nil {
+			return s, err
+		}
+		s.Lines++
+		if it.Err != nil {
+			s.Invalid++
+			if onInvalid != nil {
+				onInvalid(it)
+			}
+		}
+	}
+	return s, ctx.Err()
+}
+
+// Options tune Run.
+type Options struct {
+	// Concurrency is how many enqueues run at once; below 1 means 1.
+	Concurrency int
+	// OnResult, when not nil, is told every line's result, from one
+	// goroutine, in completion order.
+	OnResult func(Result)
+}
+
+// Run enqueues every valid line of r with e, Concurrency at a time,
+// streaming: only a bounded number of lines is in memory whatever the
+// input size. Invalid lines are reported as Invalid and skipped.
+//
+// When ctx is cancelled, Run stops reading, lets the enqueues in flight
+// finish (they are not cancelled: a half-sent enqueue would leave its
+// outcome unknown) and returns what it did. It also stops at the first
+// failed enqueue, whose cause (Redis down, out of memory, …) would fail
+// the lines after it too. Either way Summary.Complete is false, and
+// running the same input again finishes it: the lines already enqueued
+// come back as duplicates. The error is a fatal input error.
+func Run(ctx context.Context, r Reader, e Enqueuer, o Options) (Summary, error) {
+	n := max(o.Concurrency, 1)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	callCtx := context.WithoutCancel(ctx)
+
+	items := make(chan Item, n)
+	results := make(chan Result, n)
+	var readErr error
+	readAll := false
+	go func() {
+		defer close(items)
+		for ctx.Err() == nil {
+			it, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				readAll = true
+				return
+			}
+			if err != nil {
+				readErr = err
+				return
+			}
+			select {
+			case items <- it:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	var unhandled atomic.Bool // a line was read but not started
+	for range n {
+		wg.Go(func() {
+			for it := range items {
+				if ctx.Err() != nil {
+					unhandled.Store(true)
+					continue // drain
+				}
+				res := enqueue(callCtx, e, it)
+				if res.Outcome == Failed {
+					stop()
+				}
+				results <- res
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+
+	var s Summary
+	for res := range results {
+		s.add(res)
+		if o.OnResult != nil {
+			o.OnResult(res)
+		}
+	}
+	// results is closed after every worker and the reader finished.
+	s.Complete = readAll && !unhandled.Load() && readErr == nil
+	return s, readErr
+}
+
+// enqueue handles one line.
+func enqueue(ctx context.Context, e Enqueuer, it Item) Result {
+	res := Result{Line: it.Line, Key: it.Key}
+	if it.Err != nil {
+		res.Outcome, res.Error = Invalid, it.Reason()
+		return res
+	}
+	info, err := e.Enqueue(ctx, it.Op, it.Options()...)
+	switch {
+	case err == nil && info.Duplicate:
+		res.Outcome = Duplicate
+	case err == nil:
+		res.Outcome = Enqueued
+	case errors.Is(err, meetops.ErrKeyReused):
+		res.Outcome, res.Error = KeyReused, OneLine(err)
+	case errors.Is(err, meetops.ErrInvalid):
+		res.Outcome, res.Error = Invalid, OneLine(err)
+	default:
+		res.Outcome, res.Error = Failed, OneLine(err)
+	}
+	return res
+}
