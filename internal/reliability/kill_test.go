@@ -1,0 +1,70 @@
+package reliability_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meetops/meetops/internal/proctest"
+	"github.com/meetops/meetops/internal/redistest"
+	"github.com/meetops/meetops/internal/reliability"
+)
+
+// Scenario 1. SIGKILL the worker while 2,000 dismissals run against 20 ms
+// upstream latency, start a new one: every task ends completed and every
+// room is dismissed exactly once. The tasks the dead worker held are only
+// handed out again after asynq's recoverer sees their 30 s lease expired
+// (it runs at start-up and then every minute, with a 30 s margin), and then
+// run only once the ledger's 2-minute lease of the dead attempt lapses
+// (until then each delivery is deferred): the time until the last of them
+// completes is printed.
+func TestWorkerKilledMidBatch(t *testing.T) {
+	t.Parallel()
+	const n = 2000
+	r := newRig(t, redistest.Options{AppendFsyncAlways: true}, "-log-size", "16")
+	r.sim.SetFaults(t, `{"dismiss": {"latency": "20ms"}}`)
+	env := r.workerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=warn")
+
+	ops, effectKeys := dismissals("kill", n)
+	keys := r.enqueue(t, ops, tasksDefault)
+	w1 := proctest.StartWorker(t, env)
+	require.True(t, poll(2*time.Minute, 10*time.Millisecond, func() bool {
+		q := r.queue()
+		return q != nil && q.Completed >= n/4
+	}), "a quarter of the batch completes")
+	w1.Kill()
+	killedAt := time.Now()
+	interrupted := r.activeKeys(t)
+	require.NotEmpty(t, interrupted, "the worker died holding tasks")
+	q := r.queue()
+	t.Logf("killed the worker with %d completed, %d active (interrupted), %d pending", q.Completed, len(interrupted), q.Pending)
+
+	w2 := proctest.StartWorker(t, env)
+	r.waitSettled(t, n, 4*time.Minute)
+
+	infos := r.infos(t, keys)
+	lost, already := tally(t, infos)
+	var lastDone time.Time
+	for _, k := range interrupted {
+		if info := infos[k]; info != nil && info.CompletedAt.After(lastDone) {
+			lastDone = info.CompletedAt
+		}
+	}
+	recovery := lastDone.Sub(killedAt)
+	st := r.sim.Stats(t)
+	missing, dup, extra := effects(t, st, "dismiss:", effectKeys)
+	_, m := w2.Get(t, "/metrics")
+	deferred := metric(m, `meetops_tasks_processed_total{outcome="deferred",type="rtc:room:dismiss"}`)
+	hits := metric(m, `meetops_tasks_processed_total{outcome="ledger_hit",type="rtc:room:dismiss"}`)
+	t.Logf("scenario 1: %d tasks, %d interrupted, lost %d, duplicated %d, already_done %d, ledger hits %d, "+
+		"deferrals while the dead attempt's ledger lease lasted %.0f, upstream dismiss calls %d, "+
+		"last interrupted task completed %s after the kill",
+		n, len(interrupted), lost+missing, dup+extra, already, int(hits), deferred, st.Requests["dismiss"].Total, recovery.Round(time.Second))
+	summary.Add(reliability.Row{Scenario: "1 worker killed (SIGKILL)", Tasks: n, Lost: lost + missing, Duplicated: dup + extra,
+		UpstreamCalls: calls(st), Time: time.Since(r.started),
+		Note: fmt.Sprintf("%d interrupted; last done %s after kill", len(interrupted), recovery.Round(time.Second))})
+	require.Zero(t, lost+missing, "lost tasks")
+	require.Zero(t, dup+extra, "duplicate effects")
+}

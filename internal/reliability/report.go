@@ -1,0 +1,82 @@
+package reliability
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// Row is the outcome of one scenario.
+type Row struct {
+	// Scenario names the scenario; rows print sorted by it, so start it
+	// with its number ("1 worker killed").
+	Scenario string
+	// Tasks is how many tasks the scenario ran.
+	Tasks int
+	// Lost counts tasks that did not end as the scenario requires
+	// (completed, or dead-lettered with a record).
+	Lost int
+	// Duplicated counts upstream objects changed more than once, or tasks
+	// that called upstream more often than allowed.
+	Duplicated int
+	// UpstreamCalls is how many requests the simulator answered (every
+	// operation, logins included).
+	UpstreamCalls int
+	// Time is the scenario's wall time.
+	Time time.Duration
+	// Note is a short figure worth showing ("recovery 62s").
+	Note string
+}
+
+// Table collects rows from scenarios running in parallel.
+type Table struct {
+	mu   sync.Mutex
+	rows []Row
+}
+
+// Add records a row.
+func (t *Table) Add(r Row) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rows = append(t.rows, r)
+}
+
+// Rows returns the rows sorted by scenario.
+func (t *Table) Rows() []Row {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rows := slices.Clone(t.rows)
+	slices.SortStableFunc(rows, func(a, b Row) int { return strings.Compare(a.Scenario, b.Scenario) })
+	return rows
+}
+
+// Fprint writes the table with a title line and a totals row; it writes
+// nothing when no row was added.
+func (t *Table) Fprint(w io.Writer) error {
+	rows := t.Rows()
+	if len(rows) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintln(w, "\nreliability summary"); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\ttasks\tlost\tduplicated\tupstream calls\ttime\tnote")
+	var total Row
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Scenario, r.Tasks, r.Lost, r.Duplicated,
+			r.UpstreamCalls, r.Time.Round(100*time.Millisecond), r.Note)
+		total.Tasks += r.Tasks
+		total.Lost += r.Lost
+		total.Duplicated += r.Duplicated
+		total.UpstreamCalls += r.UpstreamCalls
+		total.Time = max(total.Time, r.Time)
+	}
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%s\t%s\n", total.Tasks, total.Lost, total.Duplicated,
+		total.UpstreamCalls, total.Time.Round(100*time.Millisecond), "time: longest scenario")
+	return tw.Flush()
+}
