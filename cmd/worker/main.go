@@ -22,47 +22,25 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		if errors.Is(err, worker.ErrUsage) {
-			os.Exit(2) // the flag package already printed the usage
-		}
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintln(os.Stderr, "worker:", line)
-		}
-		os.Exit(1)
-	}
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Getenv, os.Stderr), os.Stderr))
 }
 
-// run loads the configuration, starts the dev environment when asked, and
-// runs the worker until ctx is cancelled.
+// run runs the worker until ctx is cancelled.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := worker.Load(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) || errors.Is(err, worker.ErrUsage) {
-		return err
+	return worker.Main(ctx, args, getenv, stderr)
+}
+
+// exitCode prints err, one line per problem, and maps it to the exit
+// status: 0 success or -h, 2 usage error, 1 anything else.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, worker.ErrUsage):
+		return 2 // the flag package already printed the usage
 	}
-	if !cfg.Dev {
-		// Report every problem at once: bad values and what does not fit.
-		if err := errors.Join(err, cfg.WithDefaults().Validate()); err != nil {
-			return err
-		}
-	} else if err != nil {
-		return err
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(stderr, "worker:", line)
 	}
-	if cfg.Dev {
-		var dev *worker.Dev
-		cfg, dev, err = worker.StartDev(cfg, stderr)
-		if err != nil {
-			return err
-		}
-		defer dev.Close()
-	}
-	log := worker.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	w, err := worker.New(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx)
+	return 1
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -84,30 +85,64 @@ func New(rdb redis.UniversalClient, o Options) *Ledger {
 	return &Ledger{rdb: rdb, ttl: o.TTL, lease: o.Lease}
 }
 
-func entryKey(key string) string { return "meetops:ledger:" + key }
-func leaseKey(key string) string { return "meetops:lease:" + key }
+// Redis keys. The idempotency key is the hash tag, so an entry and its lease
+// live on one Redis Cluster slot and one script can touch both.
+func entryKey(key string) string { return "meetops:l:{" + key + "}" }
+func leaseKey(key string) string { return "meetops:lease:{" + key + "}" }
+
+// An entry is one string, as small as it can be since one is kept per task
+// for the whole dedup window: a state letter, the attempt count, and for a
+// succeeded entry "|" and the result. "R2" is started after 2 attempts,
+// "S1|{…}" succeeded, "F1" failed.
+const (
+	codeStarted   = "R"
+	codeSucceeded = "S"
+	codeFailed    = "F"
+)
+
+func decode(v string) Entry {
+	if v == "" {
+		return Entry{}
+	}
+	var e Entry
+	switch v[:1] {
+	case codeStarted:
+		e.State = Started
+	case codeSucceeded:
+		e.State = Succeeded
+	case codeFailed:
+		e.State = Failed
+	}
+	rest := v[1:]
+	n, result, hasResult := strings.Cut(rest, "|")
+	e.Attempts, _ = strconv.Atoi(n)
+	if hasResult && result != "" {
+		e.Result = []byte(result)
+	}
+	return e
+}
 
 // Lease is the right to execute one key, returned by Begin.
 type Lease struct {
 	key   string
 	token string
+	// attempts is the attempt count Begin recorded.
+	attempts int
 }
 
 // beginScript takes the lease and, unless the entry says succeeded, marks
-// it started and counts the attempt. It returns the previous state,
-// attempts and result.
+// it started and counts the attempt. It returns the previous entry.
 var beginScript = redis.NewScript(`
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) == false then
   return false
 end
-local prev = redis.call('HMGET', KEYS[1], 'state', 'attempts', 'result')
-if prev[1] == 'succeeded' then
-  return {prev[1], prev[2] or '0', prev[3] or ''}
+local prev = redis.call('GET', KEYS[1]) or ''
+if string.sub(prev, 1, 1) == 'S' then
+  return prev
 end
-local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'state', 'started')
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {prev[1] or '', tostring(n - 1), ''}
+local n = tonumber(string.match(prev, '^%a(%d+)') or '0') + 1
+redis.call('SET', KEYS[1], 'R' .. n, 'PX', ARGV[3])
+return prev
 `)
 
 // Begin takes key's lease and records the start of an attempt. It returns
@@ -124,25 +159,16 @@ func (l *Ledger) Begin(ctx context.Context, key string) (Entry, *Lease, error) {
 	if err != nil {
 		return Entry{}, nil, fmt.Errorf("ledger: begin %s: %w", key, err)
 	}
-	vals, ok := res.([]any)
-	if !ok || len(vals) != 3 {
-		return Entry{}, nil, fmt.Errorf("ledger: begin %s: unexpected reply %v", key, res)
-	}
-	state, _ := vals[0].(string)
-	attempts, _ := strconv.Atoi(fmt.Sprint(vals[1]))
-	result, _ := vals[2].(string)
-	e := Entry{State: State(state), Attempts: attempts}
-	if result != "" {
-		e.Result = []byte(result)
-	}
-	return e, &Lease{key: key, token: token}, nil
+	prev, _ := res.(string)
+	e := decode(prev)
+	return e, &Lease{key: key, token: token, attempts: e.Attempts + 1}, nil
 }
 
-// finishScript records the outcome and releases the lease if still ours.
+// finishScript records the outcome (unless ARGV[2] is empty) and releases
+// the lease if it is still ours.
 var finishScript = redis.NewScript(`
 if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[1], 'state', ARGV[2], 'result', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
@@ -150,50 +176,81 @@ end
 return 1
 `)
 
+// HashField is a Redis hash field to set.
+type HashField struct {
+	Key, Field string
+	Value      []byte
+}
+
 // Succeed records that the operation took effect, with its result, and
-// releases the lease.
-func (l *Ledger) Succeed(ctx context.Context, ls *Lease, result []byte) error {
-	return l.finish(ctx, ls, Succeeded, result)
+// releases the lease. When also.Key is set, that hash field is written
+// first in the same round trip: the handler passes the asynq task's own
+// hash and its result JSON, which is what asynq's ResultWriter writes,
+// saving a round trip per task.
+func (l *Ledger) Succeed(ctx context.Context, ls *Lease, result []byte, also HashField) error {
+	value := codeSucceeded + strconv.Itoa(ls.attempts) + "|" + string(result)
+	if also.Key == "" {
+		return l.finish(ctx, ls, value)
+	}
+	keys := []string{entryKey(ls.key), leaseKey(ls.key)}
+	run := func(eval func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd) error {
+		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, also.Key, also.Field, also.Value)
+			eval(ctx, p, keys, ls.token, value, l.ttl.Milliseconds())
+			return nil
+		})
+		return err
+	}
+	// A pipeline cannot fall back from EVALSHA to EVAL by itself: when
+	// Redis does not know the script yet (first use, or after a restart),
+	// send it in full once. Both commands are idempotent.
+	err := run(finishScript.EvalSha)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		err = run(finishScript.Eval)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: record success for %s: %w", ls.key, err)
+	}
+	return nil
+}
+
+// SetIfAbsent sets a hash field unless it is already set (HSETNX): how a
+// redelivered task gets its result without losing the one already there.
+func (l *Ledger) SetIfAbsent(ctx context.Context, f HashField) error {
+	if err := l.rdb.HSetNX(ctx, f.Key, f.Field, f.Value).Err(); err != nil {
+		return fmt.Errorf("ledger: set %s %s: %w", f.Key, f.Field, err)
+	}
+	return nil
 }
 
 // Fail records a definitive failure (a dead letter that did not take
 // effect) and releases the lease.
 func (l *Ledger) Fail(ctx context.Context, ls *Lease) error {
-	return l.finish(ctx, ls, Failed, nil)
+	return l.finish(ctx, ls, codeFailed+strconv.Itoa(ls.attempts))
 }
 
-// Release releases the lease and leaves the entry as it is (Started): the
-// attempt failed in a way that may have reached upstream.
+// Release releases the lease and leaves the entry as it is (Started, or
+// Succeeded when Begin found it so).
 func (l *Ledger) Release(ctx context.Context, ls *Lease) error {
-	return l.finish(ctx, ls, None, nil)
+	return l.finish(ctx, ls, "")
 }
 
-func (l *Ledger) finish(ctx context.Context, ls *Lease, s State, result []byte) error {
+func (l *Ledger) finish(ctx context.Context, ls *Lease, value string) error {
 	err := finishScript.Run(ctx, l.rdb, []string{entryKey(ls.key), leaseKey(ls.key)},
-		ls.token, string(s), result, l.ttl.Milliseconds()).Err()
+		ls.token, value, l.ttl.Milliseconds()).Err()
 	if err != nil {
-		return fmt.Errorf("ledger: record %q for %s: %w", s, ls.key, err)
+		return fmt.Errorf("ledger: record outcome for %s: %w", ls.key, err)
 	}
 	return nil
 }
 
 // Get returns key's entry (State None when there is none).
 func (l *Ledger) Get(ctx context.Context, key string) (Entry, error) {
-	vals, err := l.rdb.HMGet(ctx, entryKey(key), "state", "attempts", "result").Result()
-	if err != nil {
+	v, err := l.rdb.Get(ctx, entryKey(key)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return Entry{}, fmt.Errorf("ledger: get %s: %w", key, err)
 	}
-	var e Entry
-	if s, ok := vals[0].(string); ok {
-		e.State = State(s)
-	}
-	if s, ok := vals[1].(string); ok {
-		e.Attempts, _ = strconv.Atoi(s)
-	}
-	if s, ok := vals[2].(string); ok && s != "" {
-		e.Result = []byte(s)
-	}
-	return e, nil
+	return decode(v), nil
 }
 
 // Reset prepares key's entry for a requeued dead letter. A Failed entry

@@ -46,7 +46,7 @@ func TestLifecycle(t *testing.T) {
 	require.Equal(t, ledger.Started, prev.State, "a retry must learn an earlier attempt may have reached upstream")
 	require.Equal(t, 1, prev.Attempts)
 
-	require.NoError(t, b.l.Succeed(ctx, lease, []byte(`{"outcome":"succeeded"}`)))
+	require.NoError(t, b.l.Succeed(ctx, lease, []byte(`{"outcome":"succeeded"}`), ledger.HashField{}))
 	prev, lease, err = b.l.Begin(ctx, "k")
 	require.NoError(t, err)
 	require.Equal(t, ledger.Succeeded, prev.State)
@@ -58,9 +58,33 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, b.l.Release(ctx, lease))
 	require.Error(t, b.l.Reset(ctx, "k"), "a succeeded operation must never be reset")
 
-	ttl, err := b.rdb.PTTL(ctx, "meetops:ledger:k").Result()
+	ttl, err := b.rdb.PTTL(ctx, "meetops:l:{k}").Result()
 	require.NoError(t, err)
 	require.Greater(t, ttl, 23*time.Hour, "entries expire with the dedup window")
+}
+
+func TestSucceedWritesTheResultHashInTheSameRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{TTL: time.Hour})
+	_, lease, err := b.l.Begin(ctx, "k2")
+	require.NoError(t, err)
+	// As on a fresh or restarted Redis: the finish script is not loaded.
+	require.NoError(t, b.rdb.ScriptFlush(ctx).Err())
+	require.NoError(t, b.l.Succeed(ctx, lease, []byte(`{"outcome":"succeeded","status":202}`),
+		ledger.HashField{Key: "asynq:{q}:t:k2", Field: "result", Value: []byte(`{"outcome":"succeeded","status":202}`)}))
+	v, err := b.rdb.HGet(ctx, "asynq:{q}:t:k2", "result").Result()
+	require.NoError(t, err)
+	require.JSONEq(t, `{"outcome":"succeeded","status":202}`, v)
+	e, err := b.l.Get(ctx, "k2")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{State: ledger.Succeeded, Attempts: 1, Result: []byte(`{"outcome":"succeeded","status":202}`)}, e)
+	n, err := b.rdb.Exists(ctx, "meetops:lease:{k2}").Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "the lease is released")
+	ttl, err := b.rdb.PTTL(ctx, "meetops:l:{k2}").Result()
+	require.NoError(t, err)
+	require.InDelta(t, time.Hour, ttl, float64(time.Minute))
 }
 
 func TestFailedEntryIsResetStartedIsKept(t *testing.T) {
@@ -120,7 +144,7 @@ func TestLeaseExpiresAndStaleReleaseIsHarmless(t *testing.T) {
 	require.NoError(t, err)
 	// Wait for the lease to expire (poll with a deadline, no fixed sleep).
 	require.Eventually(t, func() bool {
-		n, err := b.rdb.Exists(ctx, "meetops:lease:k").Result()
+		n, err := b.rdb.Exists(ctx, "meetops:lease:{k}").Result()
 		return err == nil && n == 0
 	}, 5*time.Second, 10*time.Millisecond)
 	_, fresh, err := b.l.Begin(ctx, "k")

@@ -163,3 +163,23 @@ func TestTypeNames(t *testing.T) {
 	require.False(t, ok)
 	require.Empty(t, tasks.NameOf("x"))
 }
+
+func TestCompactResultRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, r := range []tasks.Result{
+		{Outcome: tasks.OutcomeSucceeded, Status: 202, Attempts: 3},
+		{Outcome: tasks.OutcomeSucceeded, Status: 200, Attempts: 1, AppState: "DEACTIVATION"},
+		{Outcome: tasks.OutcomeAlreadyDone, Status: 404, ErrorCode: "RTC.00001003", Attempts: 2},
+	} {
+		got, err := tasks.ParseCompact(r.Compact(), r.Attempts)
+		require.NoError(t, err)
+		require.Equal(t, r, got)
+		require.LessOrEqual(t, len(r.Compact())+len("S12|"), 44, "Redis stores values up to 44 bytes inline")
+	}
+	old := tasks.Result{Outcome: tasks.OutcomeSucceeded, Status: 202, Attempts: 1}
+	got, err := tasks.ParseCompact(old.JSON(), 1)
+	require.NoError(t, err)
+	require.Equal(t, old, got)
+	_, err = tasks.ParseCompact([]byte("s|x|"), 1)
+	require.Error(t, err)
+}

@@ -293,17 +293,44 @@ func TestLedgerSucceededSkipsUpstream(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t, setupOpts{})
 	op := tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-003"}
-	// An earlier delivery took effect, but the worker died before asynq
-	// marked the task done.
+	// An earlier delivery of the same key (here: in another queue) took
+	// effect, but this task was never marked done.
 	_, lease, err := b.ledger.Begin(ctx, tasks.Key(op))
 	require.NoError(t, err)
-	stored := tasks.Result{Outcome: tasks.OutcomeSucceeded, Status: 202, RequestID: "earlier", Attempts: 1}
-	require.NoError(t, b.ledger.Succeed(ctx, lease, stored.JSON()))
+	stored := tasks.Result{Outcome: tasks.OutcomeSucceeded, Status: 202, Attempts: 1}
+	require.NoError(t, b.ledger.Succeed(ctx, lease, stored.Compact(), ledger.HashField{}))
 
 	info := b.wait(t, "default", b.enqueue(t, op, tasks.TaskOptions{}))
 	require.Equal(t, asynq.TaskStateCompleted, info.State)
 	require.Equal(t, stored, result(t, info))
 	require.Zero(t, b.sim.Stats().Count("dismiss"), "upstream must not be called again")
+}
+
+// A worker dies after the upstream call succeeded and the ledger recorded
+// it, before asynq marked the task done: the redelivery completes without
+// calling upstream and keeps the full result the first delivery wrote.
+func TestRedeliveryAfterSuccessKeepsTheFullResult(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{noServer: true})
+	op := tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-007"}
+	key := b.enqueue(t, op, tasks.TaskOptions{})
+	_, lease, err := b.ledger.Begin(ctx, key)
+	require.NoError(t, err)
+	full := tasks.Result{Outcome: tasks.OutcomeSucceeded, Status: 202, RequestID: "first-delivery", Attempts: 1}
+	require.NoError(t, b.ledger.Succeed(ctx, lease, full.Compact(),
+		ledger.HashField{Key: "asynq:{default}:t:" + key, Field: "result", Value: full.JSON()}))
+
+	ts := httptest.NewServer(b.sim)
+	t.Cleanup(ts.Close)
+	creds := b.sim.Credentials()
+	api, err := apiclient.New(apiclient.Config{RTCEndpoint: ts.URL, RTCAK: creds.AK, RTCSK: creds.SK, RTCProjectID: creds.ProjectID})
+	require.NoError(t, err)
+	b.startServer(t, api, nil)
+	info := b.wait(t, "default", key)
+	require.Equal(t, asynq.TaskStateCompleted, info.State)
+	require.Equal(t, full, result(t, info))
+	require.Zero(t, b.sim.Stats().Count("dismiss"))
 }
 
 func TestAlreadyDoneAfterAnAttemptThatMayHaveReachedUpstream(t *testing.T) {

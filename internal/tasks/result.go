@@ -1,6 +1,11 @@
 package tasks
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Outcomes recorded in task results.
 const (
@@ -36,4 +41,42 @@ type Result struct {
 func (r Result) JSON() []byte {
 	b, _ := json.Marshal(r) // strings and ints only: cannot fail
 	return b
+}
+
+// Compact encodes a completed task's result for the execution ledger, which
+// keeps one entry per task for the whole dedup window:
+// "<o>|<status>|<app state>|<error code>" with o "s" (succeeded) or "a"
+// (already done). The attempts travel in the ledger entry itself, and the
+// request ID is left out: the full result JSON is in the asynq task, and
+// the entry stays short enough for Redis to store it inline (≤ 44 bytes),
+// which matters at one entry per task (see README, benchmarks).
+func (r Result) Compact() []byte {
+	o := "s"
+	if r.Outcome == OutcomeAlreadyDone {
+		o = "a"
+	}
+	return []byte(o + "|" + strconv.Itoa(r.Status) + "|" + r.AppState + "|" + r.ErrorCode)
+}
+
+// ParseCompact decodes Compact's encoding; attempts comes from the ledger.
+// A value that is JSON (an older entry) is decoded as such.
+func ParseCompact(b []byte, attempts int) (Result, error) {
+	if len(b) > 0 && b[0] == '{' {
+		var r Result
+		err := json.Unmarshal(b, &r)
+		return r, err
+	}
+	parts := strings.Split(string(b), "|")
+	if len(parts) != 4 {
+		return Result{}, fmt.Errorf("ledger result %q: want 4 fields", b)
+	}
+	status, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return Result{}, fmt.Errorf("ledger result %q: status: %w", b, err)
+	}
+	r := Result{Outcome: OutcomeSucceeded, Status: status, AppState: parts[2], ErrorCode: parts[3], Attempts: attempts}
+	if parts[0] == "a" {
+		r.Outcome = OutcomeAlreadyDone
+	}
+	return r, nil
 }

@@ -128,6 +128,10 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 	return w, nil
 }
 
+// Use adds asynq middleware around the handlers (tracing, measurements).
+// Call it before Run.
+func (w *Worker) Use(mw ...asynq.MiddlewareFunc) { w.mux.Use(mw...) }
+
 // HTTPAddr returns the address the HTTP server listens on ("" when off).
 func (w *Worker) HTTPAddr() string {
 	if w.httpLn == nil {

@@ -1,0 +1,188 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meetops/meetops/internal/cloudsim"
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// enqueueDismissals pre-enqueues n dismiss tasks for distinct rooms of the
+// simulator's auto-room app, with 16 producers (not measured).
+func (e *env) enqueueDismissals(ctx context.Context, prefix string, n int) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < n; i += 16 {
+				p, err := tasks.Prepare(tasks.Dismiss{AppID: cloudsim.DemoAppBulk, RoomID: prefix + strconv.Itoa(i)}, tasks.TaskOptions{Queue: queue})
+				if err == nil {
+					_, err = e.client.EnqueueContext(ctx, p.Task)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// drainRun is one measured drain.
+type drainRun struct {
+	elapsed   time.Duration
+	peakRSS   int64
+	redisUsed int64 // Redis used_memory growth over the run
+	completed int
+	workerCPU float64 // CPU seconds the worker process used draining
+	redisCPU  float64 // CPU seconds redis-server used meanwhile
+}
+
+func (d drainRun) perSec(n int) float64 { return float64(n) / d.elapsed.Seconds() }
+
+// drainSpec says what one drain runs.
+type drainSpec struct {
+	role  string // "worker" or "bare"
+	n     int
+	env   []string        // extra worker environment
+	fault *cloudsim.Fault // injected into dismiss, if set
+}
+
+// runDrain enqueues n dismissals into a paused queue, starts a worker
+// process in role, unpauses, and times until the queue is empty.
+func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
+	var r drainRun
+	role, n := d.role, d.n
+	if err := e.reset(ctx); err != nil {
+		return r, err
+	}
+	if d.fault != nil {
+		if err := e.sim.SetFault(cloudsim.OpDismiss, *d.fault); err != nil {
+			return r, err
+		}
+	}
+	used0 := e.usedMemory(ctx)
+	if err := e.insp.PauseQueue(queue); err != nil {
+		return r, err
+	}
+	e.runs++ // rooms stay dismissed in the simulator: every run needs new ones
+	if err := e.enqueueDismissals(ctx, fmt.Sprintf("%s-%d-", role, e.runs), n); err != nil {
+		return r, fmt.Errorf("enqueue: %w", err)
+	}
+	p, err := e.startRole(ctx, role, e.workerEnv(d.env...))
+	if err != nil {
+		return r, err
+	}
+	defer p.stop()
+	cpu0, rcpu0 := p.cpuSeconds(), e.redisCPU(ctx)
+	start := time.Now()
+	if err := e.insp.UnpauseQueue(queue); err != nil {
+		return r, err
+	}
+	pendingKey, activeKey := "asynq:{"+queue+"}:pending", "asynq:{"+queue+"}:active"
+	deadline := start.Add(5 * time.Minute)
+	for {
+		pipe := e.rdb.Pipeline()
+		pend, act := pipe.LLen(ctx, pendingKey), pipe.LLen(ctx, activeKey)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return r, err
+		}
+		if pend.Val() == 0 && act.Val() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("%s: queue not drained in 5 min (%d pending)", role, pend.Val())
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	r.elapsed = time.Since(start)
+	r.workerCPU, r.redisCPU = p.cpuSeconds()-cpu0, e.redisCPU(ctx)-rcpu0
+	r.peakRSS = p.peakRSS()
+	r.completed = e.sim.Stats().EffectsOf("dismiss")
+	if r.completed != n {
+		return r, fmt.Errorf("%s: %d of %d rooms dismissed", role, r.completed, n)
+	}
+	r.redisUsed = e.usedMemory(ctx) - used0
+	return r, nil
+}
+
+func (e *env) usedMemory(ctx context.Context) int64 {
+	info, err := e.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// drain is scenario 2 (and 5): n pending dismissals through the full worker
+// vs a bare asynq server making the same call; peak RSS and Redis bytes per
+// completed task.
+func (e *env) drain(ctx context.Context, n int) ([]Row, error) {
+	bare, err := e.runDrain(ctx, drainSpec{role: "bare", n: n})
+	if err != nil {
+		return nil, err
+	}
+	ours, err := e.runDrain(ctx, drainSpec{role: "worker", n: n})
+	if err != nil {
+		return nil, err
+	}
+	timeRatio := ratio(ours.elapsed.Seconds(), bare.elapsed.Seconds())
+	perTask := float64(ours.redisUsed) / float64(n)
+	barePerTask := float64(bare.redisUsed) / float64(n)
+	return []Row{
+		{Scenario: "2 drain " + strconv.Itoa(n), Metric: "tasks/s", Ours: ours.perSec(n), Baseline: bare.perSec(n),
+			Ratio: ratio(ours.perSec(n), bare.perSec(n)), Goal: "time ≤ 1.3× bare", Met: timeRatio <= 1.3,
+			Note: fmt.Sprintf("ours %s vs bare %s: %.2f× the bare time; baseline is a bare asynq server whose handler makes the same signed HTTP call", ours.elapsed.Round(time.Millisecond), bare.elapsed.Round(time.Millisecond), timeRatio)},
+		{Scenario: "2 drain " + strconv.Itoa(n), Metric: "worker CPU µs/task", Ours: ours.workerCPU / float64(n) * 1e6, Baseline: bare.workerCPU / float64(n) * 1e6,
+			Ratio: ratio(ours.workerCPU, bare.workerCPU), Goal: "report", Met: true},
+		{Scenario: "2 drain " + strconv.Itoa(n), Metric: "Redis CPU µs/task", Ours: ours.redisCPU / float64(n) * 1e6, Baseline: bare.redisCPU / float64(n) * 1e6,
+			Ratio: ratio(ours.redisCPU, bare.redisCPU), Goal: "report", Met: true},
+		{Scenario: "5 memory", Metric: "worker peak RSS MiB", Ours: float64(ours.peakRSS) / (1 << 20), Baseline: float64(bare.peakRSS) / (1 << 20),
+			Ratio: ratio(float64(ours.peakRSS), float64(bare.peakRSS)), Goal: "report", Met: true},
+		{Scenario: "5 memory", Metric: "Redis bytes/completed task", Ours: perTask, Baseline: barePerTask,
+			Ratio: ratio(perTask, barePerTask), Goal: "≤ 1024 all-in", Met: perTask <= 1024,
+			Note: "default 24 h retention; ours includes the ledger entry; baseline is the same asynq task without meetops' ledger"},
+	}, nil
+}
+
+// latency50 is scenario 3: 50 ms upstream latency at concurrency 200,
+// throughput against the Little's-law limit (200 / 50 ms = 4,000/s).
+func (e *env) latency50(ctx context.Context, n int) ([]Row, error) {
+	const conc, latency = 200, 50 * time.Millisecond
+	ours, err := e.runDrain(ctx, drainSpec{role: "worker", n: n,
+		env: []string{"WORKER_CONCURRENCY=" + strconv.Itoa(conc)}, fault: &cloudsim.Fault{Latency: latency}})
+	if err != nil {
+		return nil, err
+	}
+	limit := float64(conc) / latency.Seconds()
+	got := ours.perSec(n)
+	return []Row{{Scenario: "3 latency 50ms c=200", Metric: "tasks/s", Ours: got, Baseline: limit,
+		Ratio: got / limit, Goal: "≥ 0.9 of limit", Met: got/limit >= 0.9,
+		Note: "baseline is the Little's-law limit concurrency/latency"}}, nil
+}
+
+// percentile returns the p-th percentile (0..100) of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}
+
+func sortDurations(d []time.Duration) { sort.Slice(d, func(i, j int) bool { return d[i] < d[j] }) }
