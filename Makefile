@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/meetops/meetops/internal/version.Version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: test bench lint build clean
+.PHONY: test bench lint build clean compose-check
 
 ## test: every test, Redis ones included (a private redis-server per package)
 test:
@@ -24,6 +24,34 @@ lint:
 ## build: static binaries into bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+## compose-check: docker-compose.yml valid (default and dev profiles, with
+## docker-compose), .env.example and README list every worker variable, and
+## the Dockerfile builds with go.mod's Go and `make build`'s flags
+COMPOSE   ?= docker-compose
+compose-check:
+	@command -v $(COMPOSE) >/dev/null || { echo "compose-check: $(COMPOSE) not found (apt-get install docker-compose)"; exit 1; }
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cp docker-compose.yml "$$tmp/"; dc="$(COMPOSE) -f $$tmp/docker-compose.yml"; \
+	cp .env.example "$$tmp/.env"; \
+	$$dc config -q; \
+	test "$$($$dc config --profiles)" = dev || { echo "compose-check: want one profile, dev"; exit 1; }; \
+	sed 's/^#dev //' .env.example > "$$tmp/.env"; \
+	$$dc --profile dev config -q; \
+	$$dc --profile dev config | grep -q 'RTC_ENDPOINT: http://cloudsim:9080' || { echo "compose-check: dev .env does not point the worker at cloudsim"; exit 1; }; \
+	echo "compose-check: docker-compose.yml valid (default and dev profiles)"
+	@set -e; missing=""; vars=$$(sed -n 's/.*{env: "\([A-Z_]*\)".*/\1/p' internal/worker/config.go); \
+	test -n "$$vars" || { echo "compose-check: no {env: \"NAME\"} settings found in internal/worker/config.go; update this check"; exit 1; }; \
+	for v in $$vars; do \
+	  grep -q "^#*$$v=" .env.example || missing="$$missing .env.example:$$v"; \
+	  grep -q "\`$$v\`" README.md || missing="$$missing README.md:$$v"; \
+	done; \
+	test -z "$$missing" || { echo "compose-check: worker variables not documented:$$missing"; exit 1; }
+	@gomod=$$(awk '$$1 == "go" {print $$2}' go.mod); \
+	grep -qx "ARG GO_VERSION=$$gomod" Dockerfile || { echo "compose-check: Dockerfile's ARG GO_VERSION must be go.mod's go $$gomod"; exit 1; }
+	@grep -qF 'CGO_ENABLED=0 go build -trimpath -ldflags "$(patsubst %.Version=$(VERSION),%.Version=$${VERSION},$(LDFLAGS))"' Dockerfile || \
+	  { echo "compose-check: Dockerfile's go build must use make build's flags: CGO_ENABLED=0 -trimpath -ldflags \"$(LDFLAGS)\" (version as \$${VERSION})"; exit 1; }
+	@echo "compose-check: ok"
 
 clean:
 	rm -rf bin/
