@@ -98,9 +98,10 @@ func TestWorkerBinaryRunsAllFiveOperationsAndStopsCleanly(t *testing.T) {
 
 func TestWorkerRejectsBadConfigurationAtStartup(t *testing.T) {
 	t.Parallel()
+	bin := proctest.Bin(t, "worker") // build first: the timeout is for the worker alone
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, proctest.Bin(t, "worker"))
+	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = []string{
 		"REDIS_URL=redis://127.0.0.1:1/0",
 		"RTC_AK=AKONLY", // half-set: no SK, no project
