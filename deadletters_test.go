@@ -129,7 +129,7 @@ func TestRequeueRefusals(t *testing.T) {
 	succeeded := b.archive(t, meetops.Disable{AppID: "done"})
 	_, lease, err := b.ledger.Begin(b.ctx, succeeded)
 	require.NoError(t, err)
-	require.NoError(t, b.ledger.Succeed(b.ctx, lease, []byte(`{}`), ""))
+	require.NoError(t, b.ledger.Succeed(b.ctx, lease, []byte(`{}`), ledger.HashField{}))
 	b.addDeadLetter(t, "bad-payload", meetops.Dismiss{AppID: "a", RoomID: ".."}, meetops.ReasonInvalidPayload)
 
 	infos, err := b.client.Requeue(b.ctx, succeeded, "bad-payload", "unknown")

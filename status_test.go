@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops"
+	"github.com/meetops/meetops/internal/ledger"
 )
 
 func TestStatusOfAPendingTask(t *testing.T) {
@@ -61,7 +62,7 @@ func TestStatusOfACompletedTaskPastRetention(t *testing.T) {
 	b := setup(t)
 	_, lease, err := b.ledger.Begin(b.ctx, "disable:gone")
 	require.NoError(t, err)
-	require.NoError(t, b.ledger.Succeed(b.ctx, lease, []byte(`{"outcome":"succeeded","status":200,"attempts":1}`), ""))
+	require.NoError(t, b.ledger.Succeed(b.ctx, lease, []byte(`{"outcome":"succeeded","status":200,"attempts":1}`), ledger.HashField{}))
 
 	st, err := b.client.Status(b.ctx, "disable:gone")
 	require.NoError(t, err)

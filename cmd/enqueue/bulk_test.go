@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -227,4 +228,71 @@ func TestBulkScheduledLine(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, sched, 1)
 	require.Equal(t, asynq.TaskStateScheduled, sched[0].State)
+}
+
+// The example files shipped for `worker -dev` stay valid as validation
+// evolves, and hold at least 100 operations.
+func TestShippedExamplesAreValid(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{"../../examples/ops.jsonl", "../../examples/ops.csv"} {
+		r := runEnqueue(t, invocation{}, "bulk", file, "--dry-run", "-o", "json")
+		requireCode(t, r, exitOK)
+		var s bulkSummary
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &s))
+		require.Zero(t, s.Invalid, file)
+		if strings.HasSuffix(file, ".jsonl") {
+			require.GreaterOrEqual(t, s.Total, 100, file)
+		}
+	}
+}
+
+// On a terminal a progress bar goes to stderr; the summary is the same.
+func TestBulkProgressBarOnATerminal(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.runWith(t, invocation{terminal: true}, "bulk", "testdata/bulk/ops.jsonl")
+	requireCode(t, r, exitOK)
+	require.Equal(t, "LINES  ENQUEUED  DUPLICATES  INVALID  FAILED  KEY_REUSED\n7/7    7         0           0        0       0\n", r.stdout)
+	require.Contains(t, r.stderr, "enqueue")
+}
+
+// Ctrl-C in the middle of a run stops it cleanly: the summary says how far
+// it got, exit 1, and running the same input again enqueues the rest.
+func TestBulkInterruptedThenRerun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var in strings.Builder
+	const lines = 5000
+	for i := range lines {
+		fmt.Fprintf(&in, `{"op":"dismiss","app_id":"demo-app-bulk","room_id":"r-%d"}`+"\n", i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // press Ctrl-C once 100 lines are in
+		defer cancel()
+		for ctx.Err() == nil {
+			if q, err := b.insp.GetQueueInfo("default"); err == nil && q.Pending >= 100 {
+				return
+			}
+		}
+	}()
+	r := b.runWith(t, invocation{ctx: ctx, stdin: in.String()}, "bulk", "-", "--concurrency", "1", "-o", "json")
+	requireCode(t, r, exitFailure)
+	var first bulkSummary
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &first))
+	require.True(t, first.Interrupted)
+	require.False(t, first.Complete)
+	require.Less(t, first.Enqueued, lines)
+	require.Equal(t, first.Lines, first.Enqueued)
+	require.Contains(t, r.stderr, fmt.Sprintf("enqueue: interrupted after %d of %d lines; run the same command again", first.Lines, lines))
+
+	r = b.runWith(t, invocation{stdin: in.String()}, "bulk", "-", "-o", "json")
+	requireCode(t, r, exitOK)
+	var second bulkSummary
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &second))
+	require.Equal(t, first.Enqueued, second.Duplicates)
+	require.Equal(t, lines-first.Enqueued, second.Enqueued)
+	q, err := b.insp.GetQueueInfo("default")
+	require.NoError(t, err)
+	require.Equal(t, lines, q.Pending)
 }
