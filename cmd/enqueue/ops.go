@@ -141,6 +141,7 @@ func (a *app) opCommand(s opSpec) *cobra.Command {
 	common.register(cmd.Flags())
 	for _, f := range s.required {
 		_ = cmd.MarkFlagRequired(f) // the flag was just registered
+		cmd.Flags().Lookup(f).Usage += " (required)"
 	}
 	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
 		opts, err := common.options(cmd.Flags())
