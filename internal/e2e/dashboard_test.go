@@ -1,0 +1,88 @@
+package e2e_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meetops/meetops/internal/proctest"
+	"github.com/meetops/meetops/internal/redistest"
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// chromium finds a headless browser, skipping (or, when CI requires one
+// with MEETOPS_REQUIRE_CHROMIUM=1, failing) when none is installed.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("MEETOPS_REQUIRE_CHROMIUM") == "1" {
+		t.Fatal("chromium not found in PATH and MEETOPS_REQUIRE_CHROMIUM=1")
+	}
+	t.Skip("chromium not found in PATH: install Debian's chromium to run the dashboard check")
+	return ""
+}
+
+// dumpDOM loads url in headless Chromium, lets its scripts run, and returns
+// the rendered DOM.
+func dumpDOM(t *testing.T, browser, url string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, browser,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=10000", "--dump-dom", url)
+	out, err := cmd.Output()
+	require.NoError(t, err, "chromium --dump-dom %s", url)
+	return string(out)
+}
+
+// The dashboard a person opens shows the tasks with readable payloads and
+// results: rendered by a real browser, not just the JSON API.
+func TestDashboardShowsReadableTasksInABrowser(t *testing.T) {
+	t.Parallel()
+	browser := chromium(t)
+	redisURL := redistest.URL(t)
+	sim := proctest.StartCloudsim(t)
+	w := proctest.StartWorker(t, append([]string{"REDIS_URL=" + redisURL, "RATELIMIT_RTC_ROOMS=off"}, sim.Env...))
+
+	opt, err := asynq.ParseRedisURI(redisURL)
+	require.NoError(t, err)
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	enqueue := func(op tasks.Op) string {
+		p, err := tasks.Prepare(op, tasks.TaskOptions{})
+		require.NoError(t, err)
+		_, err = client.Enqueue(p.Task)
+		require.NoError(t, err)
+		return p.Key
+	}
+	done := enqueue(tasks.Dismiss{AppID: "demo-app", RoomID: "room-009"})
+	dead := enqueue(tasks.Dismiss{AppID: "demo-app-missing", RoomID: "room-001"})
+	require.Eventually(t, func() bool {
+		a, errA := insp.GetTaskInfo("default", done)
+		b, errB := insp.GetTaskInfo("default", dead)
+		return errA == nil && errB == nil && a.State == asynq.TaskStateCompleted && b.State == asynq.TaskStateArchived
+	}, 30*time.Second, 20*time.Millisecond)
+
+	base := "http://" + w.HTTP + "/monitoring/queues/default?status="
+	completed := dumpDOM(t, browser, base+"completed")
+	require.Contains(t, completed, done)
+	require.Contains(t, completed, `"room-009"`, "the payload is shown as readable JSON")
+	require.Contains(t, completed, `"outcome"`, "the result is shown as readable JSON")
+	archived := dumpDOM(t, browser, base+"archived")
+	require.Contains(t, archived, dead)
+	require.Contains(t, archived, `"demo-app-missing"`)
+	require.Contains(t, archived, "dead letter (http_4xx)")
+}
