@@ -1,0 +1,254 @@
+package reliability_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meetops/meetops/internal/cloudsim"
+	"github.com/meetops/meetops/internal/deadletter"
+	"github.com/meetops/meetops/internal/proctest"
+	"github.com/meetops/meetops/internal/redistest"
+	"github.com/meetops/meetops/internal/reliability"
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// Distinctive secrets of the secrets scenario besides the simulator's demo
+// credentials (cmd/cloudsim has no flags for its own; its fixture sets the
+// meeting passwords).
+const (
+	chairPassword = "Chair-7f3a91c2e4"
+	guestPassword = "Guest-b81d22f07a"
+	dashUser      = "ops"
+	dashPassword  = "dash-pw-0c9e7d51aa"
+)
+
+// secretScanner finds configured secrets, and tokens by their shape, in
+// text.
+type secretScanner struct {
+	literal map[string]string // secret → name
+	shapes  map[string]*regexp.Regexp
+}
+
+func newSecretScanner() *secretScanner {
+	cr := cloudsim.DemoCredentials()
+	s := &secretScanner{literal: map[string]string{
+		cr.SK:          "RTC_SK",
+		cr.IAMPassword: "IAM_PASSWORD",
+		cr.AppKey:      "MEETING_APP_KEY",
+		cr.Password:    "MEETING_PASSWORD",
+		chairPassword:  "chair password",
+		guestPassword:  "guest password",
+		dashPassword:   "DASHBOARD_PASSWORD",
+		base64.StdEncoding.EncodeToString([]byte(cr.Account + ":" + cr.Password)): "Basic credential (account)",
+		base64.StdEncoding.EncodeToString([]byte(dashUser + ":" + dashPassword)):  "Basic credential (dashboard)",
+	}, shapes: map[string]*regexp.Regexp{
+		// The simulator's token formats: IAM "MIIsim" + 80 hex; access
+		// and control tokens "stb" + 36 or 48 hex.
+		"IAM token":                     regexp.MustCompile(`MIIsim[0-9a-f]{80}`),
+		"access or control token (stb)": regexp.MustCompile(`stb[0-9a-f]{36}`),
+	}}
+	return s
+}
+
+// scan returns one finding per secret found in text, naming where.
+func (s *secretScanner) scan(where, text string) []string {
+	var found []string
+	for secret, name := range s.literal {
+		if strings.Contains(text, secret) {
+			found = append(found, fmt.Sprintf("%s in %s", name, where))
+		}
+	}
+	for name, re := range s.shapes {
+		if m := re.FindString(text); m != "" {
+			found = append(found, fmt.Sprintf("%s in %s (%.12s…)", name, where, m))
+		}
+	}
+	return found
+}
+
+// secretsFixture seeds apps, meetings (with the distinctive passwords) and
+// VMRs for both authentication modes.
+func secretsFixture(t *testing.T) string {
+	t.Helper()
+	f := cloudsim.Fixture{
+		Apps: []cloudsim.App{{ID: "sec-app-aksk"}, {ID: "sec-app-iam"}},
+		Conferences: []cloudsim.Conference{
+			{ID: "930000001", State: cloudsim.ConfScheduled, ChairPassword: chairPassword, GuestPassword: guestPassword},
+			{ID: "930000002", State: cloudsim.ConfScheduled, ChairPassword: chairPassword, GuestPassword: guestPassword},
+			{ID: "930000010", State: cloudsim.ConfOngoing, ChairPassword: chairPassword, GuestPassword: guestPassword,
+				Participants: []string{"s-1", "s-2", "s-3", "s-4"}},
+		},
+		VMRs: []cloudsim.VMRAssignment{{Account: "sec-member", VMRIDs: []string{"sec-vmr-1", "sec-vmr-2"}}},
+	}
+	b, err := json.Marshal(f)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "fixture.json")
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	return path
+}
+
+// Scenario 8. The worker runs in both authentication setups — AK/SK + App
+// ID (the SK from RTC_SK_FILE) and IAM + account — through successes of all
+// five operations, 401s (refused logins and refused requests), 503 retries,
+// 4xx and invalid-payload dead letters, with debug logging and the dashboard
+// behind basic auth. Every log line, task result and last error, dead-letter
+// record, /metrics, the dashboard API answers, `enqueue dead list` and the
+// simulator's log are scanned: no configured secret and no token appears.
+func TestNoSecretLeaks(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, redistest.Options{}, "-log-size", "5000", "-fixture", secretsFixture(t))
+	scanner := newSecretScanner()
+	require.NotEmpty(t, scanner.scan("cloudsim banner", r.sim.Output()), "the scanner finds the demo secrets the simulator prints")
+
+	skFile := filepath.Join(t.TempDir(), "rtc-sk")
+	require.NoError(t, os.WriteFile(skFile, []byte(cloudsim.DemoCredentials().SK+"\n"), 0o600))
+	common := []string{"LOG_LEVEL=debug", "DASHBOARD_USER=" + dashUser, "DASHBOARD_PASSWORD=" + dashPassword,
+		"RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off", "RATELIMIT_MEETING_MGMT=off",
+		"RATELIMIT_MEETING_CONTROL=off", "RATELIMIT_MEETING_VMR=off"}
+	var findings []string
+	var keys []string
+	var workers []*proctest.Worker
+	for _, mode := range []struct {
+		name, rtc, meeting, suffix, loginOp string
+		app, cancelConf, hangup             string
+	}{
+		{name: "AK/SK + App ID", rtc: "aksk", meeting: "appid", suffix: "a", loginOp: "appauth",
+			app: "sec-app-aksk", cancelConf: "930000001", hangup: "s-1"},
+		{name: "IAM + account", rtc: "iam", meeting: "account", suffix: "b", loginOp: "account_auth",
+			app: "sec-app-iam", cancelConf: "930000002", hangup: "s-2"},
+	} {
+		env := r.workerEnvAuth(mode.rtc, mode.meeting, common...)
+		if mode.rtc == "aksk" { // the SK from a file instead
+			for i, kv := range env {
+				if strings.HasPrefix(kv, "RTC_SK=") {
+					env[i] = "RTC_SK_FILE=" + skFile
+				}
+			}
+		}
+		// First the failures: the first login refused, a request refused
+		// twice (401), a 503 then success.
+		faults := fmt.Sprintf(`{%q: {"script": ["401"]}, "cancel": {"script": ["401", "401"]},
+			"dismiss": {"script": ["503"]}, "iam_token": {"script": ["401"]}}`, mode.loginOp)
+		r.sim.SetFaults(t, faults)
+		w := proctest.StartWorker(t, env)
+		workers = append(workers, w)
+		ops := []tasks.Op{
+			tasks.Cancel{ConferenceID: "900000001"}, // meets the refused login, then the refused cancel
+			tasks.Dismiss{AppID: "demo-app-bulk", RoomID: "sec-" + mode.suffix},
+			tasks.Disable{AppID: mode.app},
+			tasks.Cancel{ConferenceID: mode.cancelConf},
+			tasks.HangUp{ConferenceID: "930000010", ParticipantIDs: []string{mode.hangup}},
+			tasks.Reclaim{Account: "sec-member", VMRIDs: []string{"sec-vmr-" + map[string]string{"a": "1", "b": "2"}[mode.suffix]}},
+			tasks.Dismiss{AppID: "demo-app", RoomID: "room-404"},                     // 404 dead letter
+			tasks.Cancel{ConferenceID: "900000404"},                                  // MMC.111070005 dead letter
+			tasks.Dismiss{AppID: "demo-app-bulk", RoomID: "sec-more-" + mode.suffix}, // after the retry
+		}
+		if mode.suffix == "b" {
+			ops[0] = tasks.Cancel{ConferenceID: "900000002"}
+		}
+		for i, op := range ops { // keys of their own: both setups run some of the same operations
+			keys = append(keys, r.enqueue(t, []tasks.Op{op}, tasks.TaskOptions{Key: fmt.Sprintf("sec-%s-%d", mode.suffix, i)})...)
+		}
+		raw := asynq.NewTask(tasks.TypeCancel, []byte(`{"conference_id":"930000099\u0007"}`),
+			asynq.TaskID("sec-invalid-"+mode.suffix), asynq.Retention(time.Hour))
+		_, err := r.client.Enqueue(raw)
+		require.NoError(t, err)
+		keys = append(keys, "sec-invalid-"+mode.suffix)
+		r.waitSettled(t, len(keys), time.Minute)
+		require.NoError(t, w.Signal(os.Interrupt))
+		_, exited := w.Wait(20 * time.Second)
+		require.True(t, exited)
+		r.sim.ClearFaults(t)
+	}
+
+	st := r.sim.Stats(t)
+	q := r.queue()
+	require.NotNil(t, q)
+	require.Positive(t, q.Completed)
+	require.Positive(t, q.Archived)
+	require.Positive(t, st.Requests["cancel"].ByStatus["401"], "a refused request happened")
+	for _, login := range []string{"iam_token", "appauth", "account_auth", "control_token"} {
+		require.Positive(t, st.Logins[login], "%s was used (control_token: with the chair password)", login)
+	}
+
+	for i, w := range workers {
+		findings = append(findings, scanner.scan(fmt.Sprintf("worker %d log", i+1), w.Output())...)
+		require.Contains(t, w.Output(), `"level":"debug"`, "debug logging was on")
+	}
+	results := 0
+	for _, info := range r.infos(t, keys) {
+		if info == nil {
+			continue
+		}
+		results++
+		findings = append(findings, scanner.scan("result of "+info.ID, string(info.Result))...)
+		findings = append(findings, scanner.scan("last error of "+info.ID, info.LastErr)...)
+	}
+	require.Equal(t, len(keys), results)
+	dead := 0
+	require.NoError(t, deadletter.New(r.rdb, deadletter.Options{}).Each(ctx(t), deadletter.Filter{}, func(rec deadletter.Record) error {
+		dead++
+		findings = append(findings, scanner.scan("dead letter "+rec.Key, string(rec.Result)+rec.Reason+rec.Type)...)
+		return nil
+	}))
+	require.Equal(t, q.Archived, dead, "every dead letter is in the store")
+
+	// A fresh worker serves /metrics and the dashboard over the same Redis.
+	w := proctest.StartWorker(t, r.workerEnv(common...))
+	_, m := w.Get(t, "/metrics")
+	findings = append(findings, scanner.scan("/metrics", m)...)
+	status, _ := w.Get(t, "/monitoring/api/queues")
+	require.Equal(t, http.StatusUnauthorized, status, "the dashboard asks for credentials")
+	for _, path := range []string{"/monitoring/api/queues", "/monitoring/api/queues/default/archived_tasks",
+		"/monitoring/api/queues/default/completed_tasks", "/monitoring/api/queues/default/retry_tasks",
+		"/monitoring/api/servers"} {
+		body := dashGet(t, w, path)
+		findings = append(findings, scanner.scan(path, body)...)
+	}
+	require.Contains(t, dashGet(t, w, "/monitoring/api/queues/default/archived_tasks"), "dead letter (", "the dashboard shows the dead letters")
+	cli := proctest.Start(t, proctest.Bin(t, "enqueue"), nil, "dead", "list", "-o", "json", "--redis-url", r.redisURL)
+	_, exited := cli.Wait(30 * time.Second)
+	require.True(t, exited)
+	require.Contains(t, cli.Output(), "room-404", "the CLI lists the dead letters")
+	findings = append(findings, scanner.scan("enqueue dead list", cli.Output())...)
+	simLog, _ := json.Marshal(r.sim.Log(t))
+	findings = append(findings, scanner.scan("cloudsim request log", string(simLog))...)
+	findings = append(findings, scanner.scan("worker 3 log", w.Output())...)
+
+	for _, f := range findings {
+		t.Errorf("secret leaked: %s", f)
+	}
+	t.Logf("scenario 8: %d tasks (%d completed, %d dead letters) in two auth setups; scanned %d log lines, results, dead letters, /metrics, 5 dashboard answers, the CLI and the simulator log: %d findings",
+		len(keys), q.Completed, q.Archived, strings.Count(workers[0].Output()+workers[1].Output()+w.Output(), "\n"), len(findings))
+	summary.Add(reliability.Row{Scenario: "8 secrets (2 auth setups, failures)", Tasks: len(keys), Lost: len(keys) - results,
+		UpstreamCalls: calls(st), Time: time.Since(r.started),
+		Note: fmt.Sprintf("%d leaks in logs/results/dead letters/metrics/dashboard", len(findings))})
+}
+
+// dashGet fetches a dashboard API path with the basic-auth credentials and
+// requires a 200.
+func dashGet(t *testing.T, w *proctest.Worker, path string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+w.HTTP+path, nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(dashUser, dashPassword)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, b)
+	return string(b)
+}
