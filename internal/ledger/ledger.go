@@ -54,8 +54,9 @@ const (
 	// DefaultTTL is how long an entry lives after its last write: the dedup
 	// window.
 	DefaultTTL = 24 * time.Hour
-	// DefaultLease is how long a lease lasts unless released.
-	DefaultLease = 2 * time.Minute
+	// DefaultLease is how long a lease lasts unless renewed (KeepAlive) or
+	// released: after a worker dies, its keys are free again this soon.
+	DefaultLease = 30 * time.Second
 )
 
 // Ledger stores entries in Redis.
@@ -69,8 +70,8 @@ type Ledger struct {
 type Options struct {
 	// TTL is the entry lifetime after its last write; 0 means 24 h.
 	TTL time.Duration
-	// Lease is the lease lifetime; 0 means 2 min. It must outlast one
-	// attempt; a crashed worker's lease expires after it.
+	// Lease is the lease lifetime; 0 means 30 s. A running attempt renews
+	// it (KeepAlive); a crashed worker's lease expires after it.
 	Lease time.Duration
 }
 
@@ -212,6 +213,39 @@ func (l *Ledger) Succeed(ctx context.Context, ls *Lease, result []byte, also Has
 		return fmt.Errorf("ledger: record success for %s: %w", ls.key, err)
 	}
 	return nil
+}
+
+// renewScript extends the lease if it is still ours.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// KeepAlive renews ls every third of the lease lifetime until the returned
+// stop function is called (which waits for the renewer to finish), so an
+// attempt longer than the lease keeps it while a dead worker's lease runs
+// out quickly.
+func (l *Ledger) KeepAlive(ctx context.Context, ls *Lease) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(l.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// A failed renewal is retried at the next tick; if Redis
+				// stays away the attempt's own calls fail too.
+				_ = renewScript.Run(ctx, l.rdb, []string{leaseKey(ls.key)}, ls.token, l.lease.Milliseconds()).Err()
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // SetIfAbsent sets a hash field unless it is already set (HSETNX): how a

@@ -154,3 +154,25 @@ func TestLeaseExpiresAndStaleReleaseIsHarmless(t *testing.T) {
 	require.ErrorIs(t, err, ledger.ErrLeaseHeld)
 	require.NoError(t, b.l.Release(ctx, fresh))
 }
+
+func TestKeepAliveHoldsTheLeaseBeyondItsLifetime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{Lease: 150 * time.Millisecond})
+	_, lease, err := b.l.Begin(ctx, "long")
+	require.NoError(t, err)
+	stop := b.l.KeepAlive(ctx, lease)
+	// Well past three lifetimes, the lease is still held.
+	deadline := time.Now().Add(600 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		_, _, err := b.l.Begin(ctx, "long")
+		require.ErrorIs(t, err, ledger.ErrLeaseHeld)
+		time.Sleep(50 * time.Millisecond) // sampling over a window, not synchronising
+	}
+	stop()
+	// Without renewal it runs out.
+	require.Eventually(t, func() bool {
+		_, _, err := b.l.Begin(ctx, "long")
+		return err == nil
+	}, 2*time.Second, 10*time.Millisecond)
+}

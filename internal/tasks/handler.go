@@ -130,6 +130,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	attempts := prev.Attempts + 1
 	maybeReached := prev.State == ledger.Started
+	// Hold the key for as long as the attempt runs, however long that is.
+	stopKeepAlive := h.deps.Ledger.KeepAlive(ctx, lease)
+	defer stopKeepAlive()
 
 	ans, callErr := ex.execute(ctx, h.deps.API)
 	class := retry.Classify(callErr)

@@ -72,6 +72,11 @@ type Config struct {
 	// DelayedTaskCheckInterval [DELAYED_TASK_CHECK_INTERVAL] is how often
 	// scheduled and retry tasks are moved to pending; default 1s.
 	DelayedTaskCheckInterval time.Duration
+	// RecoverInterval [RECOVER_INTERVAL] is how often the worker looks for
+	// tasks of workers that died; default 5s. RecoverGrace [RECOVER_GRACE]
+	// is how long after their asynq lease expired they are requeued;
+	// default 5s (see recover.go).
+	RecoverInterval, RecoverGrace time.Duration
 	// DeadLetterMaxLen [DEAD_LETTER_MAX] caps meetops' dead-letter store;
 	// default 0, no cap.
 	DeadLetterMaxLen int64
@@ -176,6 +181,8 @@ func (c *Config) settings() []setting {
 		{env: "UPSTREAM_TIMEOUT", flag: "upstream-timeout", usage: "per-request upstream timeout (default 15s)", set: dur(&c.UpstreamTimeout)},
 		{env: "TASK_CHECK_INTERVAL", flag: "task-check-interval", usage: "idle poll interval for new tasks (default 1s)", set: dur(&c.TaskCheckInterval)},
 		{env: "DELAYED_TASK_CHECK_INTERVAL", flag: "delayed-task-check-interval", usage: "how often due scheduled/retry tasks are moved to pending (default 1s)", set: dur(&c.DelayedTaskCheckInterval)},
+		{env: "RECOVER_INTERVAL", flag: "recover-interval", usage: "how often to requeue tasks of dead workers (default 5s)", set: dur(&c.RecoverInterval)},
+		{env: "RECOVER_GRACE", flag: "recover-grace", usage: "requeue a dead worker's task this long after its lease expired (default 5s)", set: dur(&c.RecoverGrace)},
 		{env: "DEAD_LETTER_MAX", flag: "dead-letter-max", usage: "cap on meetops' dead-letter store (default 0: no cap)", set: func(v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {

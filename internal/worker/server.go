@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -159,6 +161,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info().Str("http", w.HTTPAddr()).Int("concurrency", w.cfg.Concurrency).
 		Interface("queues", w.cfg.Queues).Msg("worker started")
+	recoverCtx, stopRecover := context.WithCancel(context.Background())
+	recovered := make(chan struct{})
+	go func() {
+		defer close(recovered)
+		recoverLoop(recoverCtx, w.rdb, slices.Collect(maps.Keys(w.cfg.Queues)), w.cfg.RecoverInterval, w.cfg.RecoverGrace, w.log)
+	}()
 
 	var err error
 	select {
@@ -167,6 +175,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		err = fmt.Errorf("http server: %w", err)
 	}
 	w.log.Info().Dur("shutdown_timeout", w.cfg.ShutdownTimeout).Msg("shutting down: no new tasks; waiting for running ones")
+	stopRecover()
+	<-recovered
 	w.srv.Shutdown()
 	if w.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -52,6 +52,12 @@ func (c Config) WithDefaults() Config {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
+	if c.RecoverInterval == 0 {
+		c.RecoverInterval = DefaultRecoverInterval
+	}
+	if c.RecoverGrace == 0 {
+		c.RecoverGrace = DefaultRecoverGrace
+	}
 	return c
 }
 

@@ -1,0 +1,97 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// Orphan recovery. asynq gives a running task a 30 s lease that its worker
+// extends while alive; when a worker dies, asynq's recoverer requeues its
+// tasks only once the lease expired at least 30 s ago (clock-skew margin),
+// checking every minute — up to about two minutes, measured at ~140 s.
+//
+// meetops can recover sooner because the execution ledger, not the lease,
+// is what keeps an operation from taking effect twice: a task requeued
+// while its old worker is in fact still alive cannot run concurrently (the
+// ledger lease, renewed while the attempt runs, defers it) and cannot take
+// effect twice (the ledger entry says started or succeeded). So every
+// worker checks every RecoverInterval for tasks whose asynq lease expired
+// more than RecoverGrace ago and puts them back to pending at once.
+//
+// A task recovered this way does not spend a retry (its worker died; it
+// did not fail). So that a task that kills every worker which runs it
+// cannot loop forever, one is recovered promptly at most maxPromptRecoveries
+// times; after that asynq's own recoverer, which counts a retry each time,
+// deals with it.
+//
+// The script works on asynq's Redis layout (asynq:{q}:lease, :active,
+// :pending, :t:<id>), which is internal to asynq (v0.26): the reliability
+// suite's worker-killed scenario measures the recovery time and fails if
+// this stops working.
+
+// Defaults for orphan recovery.
+const (
+	DefaultRecoverInterval = 5 * time.Second
+	DefaultRecoverGrace    = 5 * time.Second
+	maxPromptRecoveries    = 3
+)
+
+var recoverOrphansScript = redis.NewScript(`
+local ids = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, 1000)
+local n = 0
+for _, id in ipairs(ids) do
+  local seen = ARGV[3] .. id
+  if redis.call("INCR", seen) <= tonumber(ARGV[4]) then
+    redis.call("EXPIRE", seen, 86400)
+    if redis.call("LREM", KEYS[2], 0, id) > 0 then
+      redis.call("ZREM", KEYS[1], id)
+      redis.call("RPUSH", KEYS[3], id)
+      redis.call("HSET", ARGV[2] .. id, "state", "pending")
+      n = n + 1
+    end
+  end
+end
+return n
+`)
+
+// recoverOrphans requeues, in every queue, the tasks whose asynq lease
+// expired before now-grace. It returns how many it requeued.
+func recoverOrphans(ctx context.Context, rdb redis.UniversalClient, queues []string, grace time.Duration) (int, error) {
+	cutoff := strconv.FormatInt(time.Now().Add(-grace).Unix(), 10)
+	total := 0
+	for _, q := range queues {
+		tag := "{" + q + "}"
+		n, err := recoverOrphansScript.Run(ctx, rdb,
+			[]string{"asynq:" + tag + ":lease", "asynq:" + tag + ":active", "asynq:" + tag + ":pending"},
+			cutoff, "asynq:"+tag+":t:", "meetops:recovered:"+tag+":", maxPromptRecoveries).Int()
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// recoverLoop runs recoverOrphans every interval until ctx is done.
+func recoverLoop(ctx context.Context, rdb redis.UniversalClient, queues []string, interval, grace time.Duration, log zerolog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := recoverOrphans(ctx, rdb, queues, grace)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn().Err(err).Msg("orphan recovery")
+		case n > 0:
+			log.Warn().Int("tasks", n).Msg("requeued tasks of a worker that stopped (asynq lease expired)")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
