@@ -305,3 +305,11 @@ func ctx(t *testing.T) context.Context {
 
 // tasksDefault are the default task options.
 var tasksDefault = tasks.TaskOptions{}
+
+// keyOf is the derived idempotency key of op.
+func keyOf(t *testing.T, op tasks.Op) string {
+	t.Helper()
+	p, err := tasks.Prepare(op, tasks.TaskOptions{})
+	require.NoError(t, err)
+	return p.Key
+}
