@@ -1,0 +1,113 @@
+package worker
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meetops/meetops/internal/redistest"
+)
+
+type testBundle struct {
+	w    *Worker
+	base string
+}
+
+// setup assembles and runs a worker on a private Redis database with
+// placeholder upstream credentials (no task is run) and the given changes.
+func setup(t *testing.T, change func(*Config)) *testBundle {
+	t.Helper()
+	cfg := Config{
+		RedisURL: redistest.URL(t), HTTPAddr: "127.0.0.1:0",
+		RTCAK: "AK", RTCSK: "SK", RTCProjectID: "p", MeetingAppID: "id", MeetingAppKey: "key",
+		ShutdownTimeout: time.Second,
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := New(ctx, cfg, zerolog.Nop())
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("worker did not stop")
+		}
+	})
+	b := &testBundle{w: w, base: "http://" + w.HTTPAddr()}
+	require.Eventually(t, func() bool { return b.status(t, "/readyz", nil) == http.StatusOK }, 10*time.Second, 10*time.Millisecond)
+	return b
+}
+
+func (b *testBundle) get(t *testing.T, path string, auth []string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, b.base+path, nil)
+	require.NoError(t, err)
+	if auth != nil {
+		req.SetBasicAuth(auth[0], auth[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func (b *testBundle) status(t *testing.T, path string, auth []string) int {
+	code, _ := b.get(t, path, auth)
+	return code
+}
+
+func TestHealthReadinessAndMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	require.Equal(t, http.StatusOK, b.status(t, "/healthz", nil))
+	code, body := b.get(t, "/metrics", nil)
+	require.Equal(t, http.StatusOK, code)
+	for _, name := range []string{"meetops_ratelimit_limit_per_second", "go_goroutines", "process_resident_memory_bytes"} {
+		require.Contains(t, body, name)
+	}
+	require.Contains(t, body, `meetops_ratelimit_limit_per_second{group="rtc_rooms"} 1`, "60/m by default")
+	code, _ = b.get(t, "/monitoring/", nil)
+	require.Equal(t, http.StatusOK, code, "the dashboard is open when no user is set")
+}
+
+func TestDashboardBasicAuthAndReadOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.DashboardUser, c.DashboardPassword = "ops", "dash-secret" })
+	require.Equal(t, http.StatusUnauthorized, b.status(t, "/monitoring/", nil))
+	require.Equal(t, http.StatusUnauthorized, b.status(t, "/monitoring/api/queues", []string{"ops", "wrong"}))
+	code, body := b.get(t, "/monitoring/api/queues", []string{"ops", "dash-secret"})
+	require.Equal(t, http.StatusOK, code)
+	require.True(t, strings.HasPrefix(strings.TrimSpace(body), "{"), body)
+
+	// Read-only: the dashboard refuses to delete.
+	req, err := http.NewRequest(http.MethodDelete, b.base+"/monitoring/api/queues/default", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("ops", "dash-secret")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	require.Equal(t, http.StatusOK, b.status(t, "/metrics", nil), "metrics stay open for the scraper")
+}
+
+func TestReadinessFailsWhenRedisIsGone(t *testing.T) {
+	t.Parallel()
+	srv := redistest.New(t, redistest.Options{})
+	b := setup(t, func(c *Config) { c.RedisURL = srv.URL(0) })
+	srv.Kill()
+	require.Eventually(t, func() bool { return b.status(t, "/readyz", nil) == http.StatusServiceUnavailable }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, http.StatusOK, b.status(t, "/healthz", nil), "liveness does not depend on Redis")
+}
