@@ -55,3 +55,15 @@ compose-check:
 
 clean:
 	rm -rf bin/
+
+## fuzz: run each native fuzz target for FUZZTIME (default 60s); their seed
+## corpora (testdata/fuzz/) also run in `make test`. A crash is saved in the
+## package's testdata/fuzz/<Target>/ and replays in `make test` until fixed.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./internal/tasks:FuzzDecode ./internal/apiclient:FuzzSignVerify
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg; \
+	done
