@@ -60,7 +60,8 @@ clean:
 ## corpora (testdata/fuzz/) also run in `make test`. A crash is saved in the
 ## package's testdata/fuzz/<Target>/ and replays in `make test` until fixed.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./internal/tasks:FuzzDecode ./internal/apiclient:FuzzSignVerify
+FUZZ_TARGETS := ./internal/tasks:FuzzDecode ./internal/apiclient:FuzzSignVerify \
+                ./internal/bulk:FuzzJSONL ./internal/bulk:FuzzCSV
 .PHONY: fuzz
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
