@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/proctest"
 	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/reliability"
@@ -22,9 +23,12 @@ import (
 //   - with UPSTREAM_TIMEOUT=1s a hanging request is abandoned after about a
 //     second and the task retried, and completes once the upstream answers;
 //   - SIGTERM while a request hangs (UPSTREAM_TIMEOUT=30s): the worker exits
-//     with status 0 within SHUTDOWN_TIMEOUT=3s (plus a little for the HTTP
-//     server and Redis), the interrupted task goes back to the queue, and a
-//     new worker completes it — once.
+//     with status 0 within SHUTDOWN_TIMEOUT=3s (plus asynq's own shutdown,
+//     about half a second), the interrupted task goes back to the queue, and
+//     a new worker completes it — once. It runs again only once the
+//     interrupted attempt's ledger lease has lapsed (at most
+//     ledger.DefaultLease): the handler's release of the lease uses the
+//     attempt's context, which asynq has cancelled by then.
 func TestUpstreamHangs(t *testing.T) {
 	t.Parallel()
 	const shutdownTimeout = 3 * time.Second
@@ -105,4 +109,5 @@ func TestUpstreamHangs(t *testing.T) {
 		Note: fmt.Sprintf("SIGTERM→exit 0 in %s; rerun done %s after restart", exitTook.Round(100*time.Millisecond), rerun.Round(time.Second))})
 	require.Zero(t, lost, "lost tasks")
 	require.Zero(t, dup+extra, "duplicate effects")
+	require.Less(t, rerun, ledger.DefaultLease+15*time.Second, "the interrupted task runs again once its ledger lease lapsed")
 }

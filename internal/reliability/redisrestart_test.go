@@ -19,9 +19,9 @@ import (
 // Scenario 2. Redis (AOF, appendfsync always) is restarted while `enqueue
 // bulk` is enqueueing a 5,000-line file and two workers are executing it.
 // The workers and the running bulk reconnect without being restarted, and
-// every line's task completes, taking effect once. A task whose attempt was
-// cut by the restart can take two minutes more: its ledger lease (held, or
-// left behind by a lost reply) has to lapse first; the slowest is printed.
+// every line's task completes, taking effect once. A task whose attempt the
+// restart cut can take up to a ledger lease (30 s) more: its lease, held or
+// left behind by a lost reply, has to lapse first; the slowest is printed.
 func TestRedisRestartMidBatch(t *testing.T) {
 	t.Parallel()
 	const n = 5000
