@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meetops/meetops/internal/deadletter"
+	"github.com/meetops/meetops/internal/fastenqueue"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/tasks"
 )
@@ -30,6 +31,7 @@ type Client struct {
 	ownsRedis bool
 	redisOpts *redis.Options // set by NewClient
 	queue     *asynq.Client
+	batch     *fastenqueue.Writer
 	inspect   *asynq.Inspector
 	dead      *deadletter.Store
 	ledger    *ledger.Ledger
@@ -77,6 +79,7 @@ func newClient(rdb redis.UniversalClient, cfg clientConfig) *Client {
 	return &Client{
 		rdb:     rdb,
 		queue:   asynq.NewClientFromRedisClient(rdb),
+		batch:   fastenqueue.New(rdb),
 		inspect: asynq.NewInspectorFromRedisClient(rdb),
 		dead:    deadletter.New(rdb, deadletter.Options{}),
 		ledger:  ledger.New(rdb, ledger.Options{}),

@@ -22,7 +22,7 @@ import (
 // operations and options return errors matching ErrInvalid (each a
 // *FieldError naming the field, joined when several are wrong).
 func (c *Client) Enqueue(ctx context.Context, op Op, opts ...Option) (Info, error) {
-	p, err := prepare(op, c.window, opts)
+	p, _, err := prepare(op, c.window, opts)
 	if err != nil {
 		return Info{}, err
 	}
@@ -32,13 +32,15 @@ func (c *Client) Enqueue(ctx context.Context, op Op, opts ...Option) (Info, erro
 // Validate checks op and opts as Enqueue does, without Redis: nil means
 // Enqueue will accept them.
 func Validate(op Op, opts ...Option) error {
-	_, err := prepare(op, 0, opts)
+	_, _, err := prepare(op, 0, opts)
 	return err
 }
 
-func prepare(op Op, window time.Duration, opts []Option) (tasks.Prepared, error) {
+// prepare validates op and opts and builds the task; it also returns the
+// options as given, from which EnqueueBatch writes the same task.
+func prepare(op Op, window time.Duration, opts []Option) (tasks.Prepared, tasks.TaskOptions, error) {
 	if op == nil {
-		return tasks.Prepared{}, &FieldError{Field: "op", Msg: "no operation given"}
+		return tasks.Prepared{}, tasks.TaskOptions{}, &FieldError{Field: "op", Msg: "no operation given"}
 	}
 	to := tasks.TaskOptions{DedupWindow: window}
 	var errs []error
@@ -48,33 +50,47 @@ func prepare(op Op, window time.Duration, opts []Option) (tasks.Prepared, error)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return tasks.Prepared{}, err
+		return tasks.Prepared{}, to, err
 	}
-	return tasks.Prepare(op, to)
+	p, err := tasks.Prepare(op, to)
+	return p, to, err
 }
 
 // enqueue puts p into its queue under its key, or reports the task that
 // already holds the key.
 func (c *Client) enqueue(ctx context.Context, p tasks.Prepared) (Info, error) {
-	for retried := false; ; retried = true {
-		ti, err := c.queue.EnqueueContext(ctx, p.Task)
-		if err == nil {
-			return Info{Key: p.Key, Queue: p.Queue, State: ti.State.String()}, nil
-		}
-		if !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return Info{}, fmt.Errorf("enqueue %s: %w", p.Key, err)
-		}
-		existing, err := c.inspect.GetTaskInfo(p.Queue, p.Key)
-		if errors.Is(err, asynq.ErrTaskNotFound) && !retried {
-			continue // removed since the conflict (retention ran out): try again
-		}
-		if err != nil {
-			return Info{}, fmt.Errorf("enqueue %s: look up the existing task: %w", p.Key, err)
-		}
-		if existing.Type != p.Task.Type() || !bytes.Equal(existing.Payload, p.Payload) {
-			return Info{}, fmt.Errorf("key %q in queue %q holds %s %s, not %s %s: %w",
-				p.Key, p.Queue, tasks.NameOf(existing.Type), existing.Payload, p.Op.Name(), p.Payload, ErrKeyReused)
-		}
-		return Info{Key: p.Key, Queue: p.Queue, State: existing.State.String(), Duplicate: true}, nil
+	ti, err := c.queue.EnqueueContext(ctx, p.Task)
+	if err == nil {
+		return Info{Key: p.Key, Queue: p.Queue, State: ti.State.String()}, nil
 	}
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return Info{}, fmt.Errorf("enqueue %s: %w", p.Key, err)
+	}
+	return c.conflict(ctx, p, true)
+}
+
+// conflict reports the task that holds p's key, which refused p: a
+// duplicate when it is the same operation, ErrKeyReused when not. When
+// that task is gone by now (its retention ran out) and retry is set, p is
+// enqueued again, once.
+func (c *Client) conflict(ctx context.Context, p tasks.Prepared, retry bool) (Info, error) {
+	existing, err := c.inspect.GetTaskInfo(p.Queue, p.Key)
+	if errors.Is(err, asynq.ErrTaskNotFound) && retry {
+		ti, err := c.queue.EnqueueContext(ctx, p.Task)
+		switch {
+		case err == nil:
+			return Info{Key: p.Key, Queue: p.Queue, State: ti.State.String()}, nil
+		case errors.Is(err, asynq.ErrTaskIDConflict):
+			return c.conflict(ctx, p, false)
+		}
+		return Info{}, fmt.Errorf("enqueue %s: %w", p.Key, err)
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("enqueue %s: look up the existing task: %w", p.Key, err)
+	}
+	if existing.Type != p.Task.Type() || !bytes.Equal(existing.Payload, p.Payload) {
+		return Info{}, fmt.Errorf("key %q in queue %q holds %s %s, not %s %s: %w",
+			p.Key, p.Queue, tasks.NameOf(existing.Type), existing.Payload, p.Op.Name(), p.Payload, ErrKeyReused)
+	}
+	return Info{Key: p.Key, Queue: p.Queue, State: existing.State.String(), Duplicate: true}, nil
 }

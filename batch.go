@@ -1,0 +1,124 @@
+package meetops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/meetops/meetops/internal/fastenqueue"
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// Request is one operation for EnqueueBatch, with its Enqueue options.
+type Request struct {
+	Op   Op
+	Opts []Option
+}
+
+// BatchResult is what became of one Request: what Enqueue would have
+// returned for it. Info.Key and Info.Queue are set whenever the request
+// was valid, even when Err is not nil, so that a failure can be reported
+// under its key.
+type BatchResult struct {
+	Info Info
+	Err  error
+}
+
+// EnqueueBatch enqueues every request as Enqueue does — the same
+// validation, key, task and duplicate or ErrKeyReused report — but writes
+// the whole batch with one pipelined Redis round trip instead of one per
+// operation; only a key already taken costs more (Enqueue's lookup of the
+// task that holds it). The results are in request order.
+//
+// The tasks are written in request order, each atomically, so requests
+// sharing a key behave as Enqueue calls made one after the other: the
+// later ones are duplicates, or fail with ErrKeyReused. A failure of Redis
+// fails the requests it touched, and their tasks may or may not have been
+// written (enqueueing them again reports those that were as duplicates).
+func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult {
+	out := make([]BatchResult, len(reqs))
+	prepared := make([]tasks.Prepared, 0, len(reqs))
+	batch := make([]fastenqueue.Task, 0, len(reqs))
+	index := make([]int, 0, len(reqs)) // the request of each batch entry
+	now := time.Now()
+	for i, r := range reqs {
+		p, to, err := prepare(r.Op, c.window, r.Opts)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		if !pipelinable(p) {
+			out[i].Info, out[i].Err = c.enqueue(ctx, p)
+			out[i].Info.Key, out[i].Info.Queue = p.Key, p.Queue
+			continue
+		}
+		prepared = append(prepared, p)
+		batch = append(batch, taskOf(p, to, now))
+		index = append(index, i)
+	}
+	if len(batch) == 0 {
+		return out
+	}
+	for j, err := range c.batch.Write(ctx, batch) {
+		res, p := &out[index[j]], prepared[j]
+		switch {
+		case err == nil && batch[j].ProcessAt.IsZero():
+			res.Info.State = StatePending
+		case err == nil:
+			res.Info.State = StateScheduled
+		case errors.Is(err, fastenqueue.ErrConflict):
+			res.Info, res.Err = c.conflict(ctx, p, true)
+		default:
+			res.Err = fmt.Errorf("enqueue %s: %w", p.Key, err)
+		}
+		res.Info.Key, res.Info.Queue = p.Key, p.Queue
+	}
+	return out
+}
+
+// taskOf returns the asynq task that Enqueue writes for p, prepared from
+// the options to at now, as fastenqueue writes it. The defaults are
+// tasks.Prepare's, which built p.Task; the tests compare the bytes that
+// Enqueue and EnqueueBatch store.
+func taskOf(p tasks.Prepared, to tasks.TaskOptions, now time.Time) fastenqueue.Task {
+	retry := to.MaxRetry
+	switch {
+	case retry == 0:
+		retry = tasks.DefaultMaxRetry
+	case retry < 0:
+		retry = 0
+	}
+	retention := to.DedupWindow
+	if retention <= 0 {
+		retention = tasks.DefaultDedupWindow
+	}
+	timeout := to.Timeout
+	if timeout <= 0 {
+		timeout = tasks.DefaultTimeout
+	}
+	t := fastenqueue.Task{
+		ID:        p.Key,
+		Type:      p.Task.Type(),
+		Payload:   p.Payload,
+		Queue:     p.Queue,
+		Retry:     retry,
+		Timeout:   timeout,
+		Retention: retention,
+	}
+	if to.ProcessAt.After(now) { // as asynq decides between schedule and enqueue
+		t.ProcessAt = to.ProcessAt
+	}
+	return t
+}
+
+// pipelinable reports whether asynq would accept p's task ID and queue,
+// which fastenqueue does not check: a blank one, or invalid UTF-8 (which
+// protobuf refuses to encode), takes Enqueue's path to get asynq's own
+// error. tasks.Prepare rules both out today.
+func pipelinable(p tasks.Prepared) bool {
+	return strings.TrimSpace(p.Key) != "" && strings.TrimSpace(p.Queue) != "" &&
+		utf8.ValidString(p.Key) && utf8.ValidString(p.Queue)
+}
