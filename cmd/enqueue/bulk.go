@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ type bulkFlags struct {
 	skipInvalid bool
 	report      string
 	concurrency int
+	batch       int
 }
 
 // bulkSummary is what bulk prints at the end.
@@ -62,9 +64,10 @@ says otherwise; standard input is JSONL by default.
 
 The whole input is validated first, and every bad line reported as
 FILE:LINE: reason. With any bad line nothing is enqueued and the exit code is
-2, unless --skip-invalid. Then the lines are enqueued concurrently. Running
-the same input again enqueues nothing new (every line is a duplicate), so an
-interrupted run (Ctrl-C) is finished by running it again.
+2, unless --skip-invalid. Then the lines are enqueued in batches (one
+pipelined Redis round trip each, several at once). Running the same input
+again enqueues nothing new (every line is a duplicate), so an interrupted
+run (Ctrl-C) is finished by running it again.
 
 Exit codes: 0 when every valid line was enqueued or was a duplicate; 1 when
 an enqueue failed or the run was interrupted; 2 for invalid lines without
@@ -83,17 +86,28 @@ an enqueue failed or the run was interrupted; 2 for invalid lines without
 	fs.BoolVar(&f.dryRun, "dry-run", false, "validate and count only; enqueue nothing")
 	fs.BoolVar(&f.skipInvalid, "skip-invalid", false, "enqueue the valid lines even when some are invalid")
 	fs.StringVar(&f.report, "report", "", "write one JSON line per input line (line, key, outcome, error) to this file")
-	fs.IntVar(&f.concurrency, "concurrency", 16, "how many enqueues run at once")
+	fs.IntVar(&f.concurrency, "concurrency", 16, "how many batches of enqueues run at once")
+	fs.IntVar(&f.batch, "batch", bulk.DefaultBatch, "how many lines one Redis round trip carries (1: a round trip per line)")
 	return cmd
 }
 
 func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
+	if path := a.getenv(cpuProfileEnv); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	format, err := bulk.FormatFor(name, f.format)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
 	if f.concurrency < 1 {
 		return usageErrorf("--concurrency must be at least 1, got %d", f.concurrency)
+	}
+	if f.batch < 1 {
+		return usageErrorf("--batch must be at least 1, got %d", f.batch)
 	}
 	in, err := bulk.OpenInput(ctx, name, format, a.stdin)
 	if err != nil {
@@ -148,6 +162,7 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 	bar := a.progressBar(int64(checked.Lines))
 	done, err := bulk.Run(ctx, r, c, bulk.Options{
 		Concurrency: f.concurrency,
+		Batch:       f.batch,
 		OnResult: func(res bulk.Result) {
 			rep.write(res)
 			if bar != nil {
@@ -170,6 +185,27 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 		return err
 	}
 	return a.bulkOutcome(sum)
+}
+
+// cpuProfileEnv names the file to write a CPU profile of a bulk run to,
+// for profiling the real command end to end (go tool pprof FILE).
+const cpuProfileEnv = "ENQUEUE_CPUPROFILE"
+
+// startCPUProfile starts profiling into path; the returned func stops it
+// and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // validate runs pass 1, printing FILE:LINE: reason for every bad line.

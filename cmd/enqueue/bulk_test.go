@@ -195,6 +195,7 @@ func TestBulkUsageAndInputErrors(t *testing.T) {
 		{"unknown format", []string{"bulk", txt, "--format", "xml"}, exitUsage, `unknown format "xml" (want jsonl or csv)`},
 		{"no file", []string{"bulk"}, exitUsage, "accepts 1 arg(s), received 0"},
 		{"bad concurrency", []string{"bulk", "testdata/bulk/ops.jsonl", "--concurrency", "0"}, exitUsage, "--concurrency must be at least 1, got 0"},
+		{"bad batch", []string{"bulk", "testdata/bulk/ops.jsonl", "--batch", "0"}, exitUsage, "--batch must be at least 1, got 0"},
 		{"missing file", []string{"bulk", "testdata/bulk/nope.jsonl"}, exitFailure, "stat testdata/bulk/nope.jsonl: no such file or directory"},
 		{"directory", []string{"bulk", "testdata/bulk", "--format", "jsonl"}, exitFailure, "testdata/bulk is a directory"},
 	} {
@@ -295,4 +296,30 @@ func TestBulkInterruptedThenRerun(t *testing.T) {
 	q, err := b.insp.GetQueueInfo("default")
 	require.NoError(t, err)
 	require.Equal(t, lines, q.Pending)
+}
+
+// Pipelined batches (the default) and a round trip per line (--batch 1)
+// enqueue the same tasks and report the same way: each run finds the
+// other's tasks as duplicates.
+func TestBulkBatchOfOneAgrees(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	one := b.run(t, "bulk", "testdata/bulk/ops.jsonl", "--batch", "1")
+	requireCode(t, one, exitOK)
+	require.Contains(t, one.stdout, "7/7    7         0")
+	batched := b.run(t, "bulk", "testdata/bulk/ops.jsonl", "--batch", "3", "--concurrency", "2")
+	requireCode(t, batched, exitOK)
+	require.Contains(t, batched.stdout, "7/7    0         7")
+}
+
+// ENQUEUE_CPUPROFILE writes a CPU profile of the run.
+func TestBulkCPUProfile(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	r := b.runWith(t, invocation{env: map[string]string{cpuProfileEnv: path}}, "bulk", "testdata/bulk/ops.jsonl")
+	requireCode(t, r, exitOK)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.NotZero(t, fi.Size())
 }

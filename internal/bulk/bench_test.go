@@ -16,6 +16,7 @@ import (
 
 	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/bulk"
+	"github.com/meetops/meetops/internal/redistest"
 )
 
 // opsReader generates n mixed JSONL lines on the fly, so that a run over
@@ -60,6 +61,13 @@ var discard = enqueuerFunc(func(context.Context, meetops.Op, ...meetops.Option) 
 	return meetops.Info{}, nil
 })
 
+// discardBatches accepts every operation at once, in batches.
+type discardBatches struct{ enqueuerFunc }
+
+func (discardBatches) EnqueueBatch(_ context.Context, reqs []meetops.Request) []meetops.BatchResult {
+	return make([]meetops.BatchResult, len(reqs))
+}
+
 func BenchmarkValidateJSONL(b *testing.B) {
 	b.ReportAllocs()
 	s, err := bulk.Validate(context.Background(), bulk.NewJSONL(newOpsReader(b.N)), nil)
@@ -70,6 +78,26 @@ func BenchmarkValidateJSONL(b *testing.B) {
 func BenchmarkRunJSONL(b *testing.B) {
 	b.ReportAllocs()
 	s, err := bulk.Run(context.Background(), bulk.NewJSONL(newOpsReader(b.N)), discard, bulk.Options{Concurrency: 16})
+	require.NoError(b, err)
+	require.Equal(b, b.N, s.Enqueued)
+}
+
+func BenchmarkRunJSONLBatches(b *testing.B) {
+	b.ReportAllocs()
+	s, err := bulk.Run(context.Background(), bulk.NewJSONL(newOpsReader(b.N)), discardBatches{discard}, bulk.Options{Concurrency: 16})
+	require.NoError(b, err)
+	require.Equal(b, b.N, s.Enqueued)
+}
+
+// The whole enqueue pass against real Redis, through the client's
+// pipelined batches: the client's CPU per line (go test -cpuprofile).
+func BenchmarkRunJSONLRedis(b *testing.B) {
+	c, err := meetops.NewClient(redistest.URL(b))
+	require.NoError(b, err)
+	defer c.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	s, err := bulk.Run(context.Background(), bulk.NewJSONL(newOpsReader(b.N)), c, bulk.Options{Concurrency: 16})
 	require.NoError(b, err)
 	require.Equal(b, b.N, s.Enqueued)
 }

@@ -86,7 +86,7 @@ func (r *csvReader) Next() (Item, error) {
 		}
 		m[r.header[i]] = raw
 	}
-	return build(line, m, errs), nil
+	return build(line, m, errs, true), nil
 }
 
 func (r *csvReader) readHeader() error {

@@ -40,9 +40,9 @@ type Item struct {
 	Err error
 }
 
-// Options returns the enqueue options the line asks for.
+// Options returns the enqueue options the line asks for (nil for none).
 func (it Item) Options() []meetops.Option {
-	opts := make([]meetops.Option, 0, 4)
+	var opts []meetops.Option
 	if it.Key != "" {
 		opts = append(opts, meetops.WithKey(it.Key))
 	}

@@ -70,25 +70,36 @@ func (r *jsonlReader) Next() (Item, error) {
 		}
 		line := r.lines.line
 		if tooLong {
-			return Item{Line: line, Err: errorf(fmt.Sprintf("line longer than %d bytes", MaxLineBytes))}, nil
+			return tooLongItem(line), nil
 		}
 		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			continue
 		}
-		return parseJSONLine(line, b), nil
+		return parseJSONLine(line, b, true), nil
 	}
 }
 
-func parseJSONLine(line int, b []byte) Item {
+// tooLongItem is the item of a line over MaxLineBytes.
+func tooLongItem(line int) Item {
+	return Item{Line: line, Err: errorf(fmt.Sprintf("line longer than %d bytes", MaxLineBytes))}
+}
+
+// parseJSONLine parses the trimmed, non-blank line b, deriving the key of
+// a valid line without one when derive is set: by the fast path when it
+// takes the line, else by the general one.
+func parseJSONLine(line int, b []byte, derive bool) Item {
 	if b[0] != '{' {
 		return Item{Line: line, Err: errorf("not a JSON object")}
+	}
+	if it, ok := parseFast(line, b, derive); ok {
+		return it
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return Item{Line: line, Err: errorf("malformed JSON: " + jsonErr(err))}
 	}
-	return build(line, m, nil)
+	return build(line, m, nil, derive)
 }
 
 func jsonErr(err error) string {

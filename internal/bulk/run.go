@@ -10,8 +10,7 @@ import (
 	"github.com/meetops/meetops"
 )
 
-// Enqueuer enqueues one operation; *meetops.Client is one. A pipelined
-// implementation may batch concurrent calls behind the same method.
+// Enqueuer enqueues one operation; *meetops.Client is one.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, op meetops.Op, opts ...meetops.Option) (meetops.Info, error)
 }
@@ -71,31 +70,6 @@ func (s *Summary) add(r Result) {
 	}
 }
 
-// Validate reads the whole input and counts its lines, calling onInvalid
-// (when not nil) for each invalid one, in input order. Nothing is
-// enqueued. The error is a fatal input error (see Reader).
-func Validate(ctx context.Context, r Reader, onInvalid func(Item)) (Summary, error) {
-	var s Summary
-	for ctx.Err() == nil {
-		it, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			s.Complete = true
-			return s, nil
-		}
-		if err != nil {
-			return s, err
-		}
-		s.Lines++
-		if it.Err != nil {
-			s.Invalid++
-			if onInvalid != nil {
-				onInvalid(it)
-			}
-		}
-	}
-	return s, ctx.Err()
-}
-
 // Options tune Run.
 type Options struct {
 	// Concurrency is how many enqueues run at once; below 1 means 1.
@@ -103,11 +77,18 @@ type Options struct {
 	// OnResult, when not nil, is told every line's result, from one
 	// goroutine, in completion order.
 	OnResult func(Result)
+	// Batch is how many lines go to Redis together when the Enqueuer is a
+	// BatchEnqueuer (at most; fewer when the lines are long): 0 means
+	// DefaultBatch, 1 enqueues line by line with Enqueue. Concurrency is
+	// then how many batches are in flight.
+	Batch int
 }
 
 // Run enqueues every valid line of r with e, Concurrency at a time,
 // streaming: only a bounded number of lines is in memory whatever the
-// input size. Invalid lines are reported as Invalid and skipped.
+// input size. Invalid lines are reported as Invalid and skipped. Lines are
+// parsed ahead on every CPU. When e is a BatchEnqueuer, lines go to it in
+// batches (see Options.Batch), else one by one to Enqueue.
 //
 // When ctx is cancelled, Run stops reading, lets the enqueues in flight
 // finish (they are not cancelled: a half-sent enqueue would leave its
@@ -117,6 +98,9 @@ type Options struct {
 // running the same input again finishes it: the lines already enqueued
 // come back as duplicates. The error is a fatal input error.
 func Run(ctx context.Context, r Reader, e Enqueuer, o Options) (Summary, error) {
+	if be, ok := e.(BatchEnqueuer); ok && o.Batch != 1 {
+		return runBatches(ctx, r, be, o)
+	}
 	n := max(o.Concurrency, 1)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -128,21 +112,22 @@ func Run(ctx context.Context, r Reader, e Enqueuer, o Options) (Summary, error) 
 	readAll := false
 	go func() {
 		defer close(items)
-		for ctx.Err() == nil {
-			it, err := r.Next()
-			if errors.Is(err, io.EOF) {
+		for c := range parseAhead(ctx, r, chunkLines, true) {
+			<-c.parsed
+			for _, it := range c.items {
+				select {
+				case items <- it:
+				case <-ctx.Done():
+					return
+				}
+			}
+			switch {
+			case errors.Is(c.err, io.EOF):
 				readAll = true
-				return
+			case c.err != nil:
+				readErr = c.err
 			}
-			if err != nil {
-				readErr = err
-				return
-			}
-			select {
-			case items <- it:
-			case <-ctx.Done():
-				return
-			}
+			c.release()
 		}
 	}()
 
@@ -188,6 +173,15 @@ func enqueue(ctx context.Context, e Enqueuer, it Item) Result {
 		return res
 	}
 	info, err := e.Enqueue(ctx, it.Op, it.Options()...)
+	res.outcome(info, err)
+	return res
+}
+
+// outcome records what the enqueue of the line said.
+func (res *Result) outcome(info meetops.Info, err error) {
+	if res.Key == "" {
+		res.Key = info.Key
+	}
 	switch {
 	case err == nil && info.Duplicate:
 		res.Outcome = Duplicate
@@ -200,5 +194,4 @@ func enqueue(ctx context.Context, e Enqueuer, it Item) Result {
 	default:
 		res.Outcome, res.Error = Failed, OneLine(err)
 	}
-	return res
 }

@@ -65,6 +65,7 @@ func init() {
 		}
 		schemas[op.Name()] = s
 	}
+	initFast()
 }
 
 func kindOf(t reflect.Type) kind {
@@ -82,8 +83,9 @@ func kindOf(t reflect.Type) kind {
 }
 
 // build turns the fields of one line into an Item, collecting every
-// problem; pre holds problems found while converting the fields.
-func build(line int, m map[string]json.RawMessage, pre []error) Item {
+// problem; pre holds problems found while converting the fields. It
+// derives the key of a valid line without one when derive is set.
+func build(line int, m map[string]json.RawMessage, pre []error, derive bool) Item {
 	it := Item{Line: line}
 	errs := pre
 	name, sc, err := opOf(m)
@@ -152,7 +154,7 @@ func build(line int, m map[string]json.RawMessage, pre []error) Item {
 		it.Err = errors.Join(errs...)
 		return it
 	}
-	if it.Key == "" {
+	if it.Key == "" && derive {
 		it.Key = tasks.Key(it.Op)
 	}
 	return it
