@@ -31,6 +31,7 @@ import (
 //     attempt's context, which asynq has cancelled by then.
 func TestUpstreamHangs(t *testing.T) {
 	t.Parallel()
+	row := report(t, "5 upstream hangs + SIGTERM")
 	const shutdownTimeout = 3 * time.Second
 	r := newRig(t, redistest.Options{}, "-log-size", "1000")
 	base := r.workerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=info")
@@ -104,9 +105,9 @@ func TestUpstreamHangs(t *testing.T) {
 	t.Logf("scenario 5: 2 hangs cut by UPSTREAM_TIMEOUT=1s and retried (part A took %s); SIGTERM during a hang: exit 0 after %s (SHUTDOWN_TIMEOUT %s); "+
 		"the interrupted task completed (%d already_done) %s after a new worker started, after %g deferrals (ledger lease of the interrupted attempt)",
 		partA.Round(100*time.Millisecond), exitTook.Round(10*time.Millisecond), shutdownTimeout, already, rerun.Round(time.Second), deferred)
-	summary.Add(reliability.Row{Scenario: "5 upstream hangs + SIGTERM", Tasks: len(keysA) + len(keysB), Lost: lost, Duplicated: dup + extra,
+	*row = reliability.Row{Scenario: row.Scenario, Tasks: len(keysA) + len(keysB), Lost: lost, Duplicated: dup + extra,
 		UpstreamCalls: calls(st), Time: time.Since(r.started),
-		Note: fmt.Sprintf("SIGTERM→exit 0 in %s; rerun done %s after restart", exitTook.Round(100*time.Millisecond), rerun.Round(time.Second))})
+		Note: fmt.Sprintf("SIGTERM→exit 0 in %s; rerun done %s after restart", exitTook.Round(100*time.Millisecond), rerun.Round(time.Second))}
 	require.Zero(t, lost, "lost tasks")
 	require.Zero(t, dup+extra, "duplicate effects")
 	require.Less(t, rerun, ledger.DefaultLease+15*time.Second, "the interrupted task runs again once its ledger lease lapsed")

@@ -27,6 +27,7 @@ import (
 // is printed and asserted.
 func TestWorkerKilledMidBatch(t *testing.T) {
 	t.Parallel()
+	row := report(t, "1 worker killed (SIGKILL)")
 	const n = 2000
 	r := newRig(t, redistest.Options{AppendFsyncAlways: true}, "-log-size", "16")
 	r.sim.SetFaults(t, `{"dismiss": {"latency": "20ms"}}`)
@@ -67,9 +68,9 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 		"deferrals while a dead attempt's ledger lease lasted %.0f, upstream dismiss calls %d, "+
 		"last interrupted task completed %s after the kill",
 		n, len(interrupted), lost+missing, dup+extra, already, int(hits), deferred, st.Requests["dismiss"].Total, recovery.Round(time.Second))
-	summary.Add(reliability.Row{Scenario: "1 worker killed (SIGKILL)", Tasks: n, Lost: lost + missing, Duplicated: dup + extra,
+	*row = reliability.Row{Scenario: row.Scenario, Tasks: n, Lost: lost + missing, Duplicated: dup + extra,
 		UpstreamCalls: calls(st), Time: time.Since(r.started),
-		Note: fmt.Sprintf("%d interrupted; last done %s after kill", len(interrupted), recovery.Round(time.Second))})
+		Note: fmt.Sprintf("%d interrupted; last done %s after kill", len(interrupted), recovery.Round(time.Second))}
 	require.Zero(t, lost+missing, "lost tasks")
 	require.Zero(t, dup+extra, "duplicate effects")
 	require.Less(t, recovery, maxRecovery, "interrupted tasks recovered promptly (asynq alone: ≥ 55 s)")

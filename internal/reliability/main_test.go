@@ -313,3 +313,19 @@ func keyOf(t *testing.T, op tasks.Op) string {
 	require.NoError(t, err)
 	return p.Key
 }
+
+// report returns the scenario's summary row, which the test fills in as it
+// goes; it is added to the summary when the test ends — marked failed if it
+// failed, and with the test's time if the test did not set one.
+func report(t *testing.T, scenario string) *reliability.Row {
+	row := &reliability.Row{Scenario: scenario}
+	start := time.Now()
+	t.Cleanup(func() {
+		if row.Time == 0 {
+			row.Time = time.Since(start)
+		}
+		row.Failed = t.Failed()
+		summary.Add(*row)
+	})
+	return row
+}

@@ -39,6 +39,7 @@ type permanentCase struct {
 // disable.)
 func TestPermanentErrorsDeadLetterAtOnce(t *testing.T) {
 	t.Parallel()
+	row := report(t, "4 permanent errors (4xx, auth, invalid)")
 	r := newRig(t, redistest.Options{}, "-log-size", "1000")
 	w := proctest.StartWorker(t, r.workerEnv("RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off", "LOG_LEVEL=info"))
 	path := func(p string) func(e proctest.SimLogEntry) bool {
@@ -158,9 +159,9 @@ func TestPermanentErrorsDeadLetterAtOnce(t *testing.T) {
 			counted += metric(m, fmt.Sprintf(`meetops_dead_letters_total{reason=%q,type=%q}`, reason, typ))
 		}
 	}
-	summary.Add(reliability.Row{Scenario: "4 permanent errors (4xx, auth, invalid)", Tasks: len(cases), Lost: lost, Duplicated: dup,
+	*row = reliability.Row{Scenario: row.Scenario, Tasks: len(cases), Lost: lost, Duplicated: dup,
 		UpstreamCalls: calls(st), Time: time.Since(r.started),
-		Note: fmt.Sprintf("%d classes → dead letter on attempt 1; %g counted in /metrics", len(cases), counted)})
+		Note: fmt.Sprintf("%d classes → dead letter on attempt 1; %g counted in /metrics", len(cases), counted)}
 	require.Equal(t, float64(len(cases)), counted, "every dead letter counted in meetops_dead_letters_total")
 	require.Zero(t, lost, "dead letters missing or wrong")
 	require.Zero(t, dup, "upstream called more than allowed")

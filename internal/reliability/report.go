@@ -30,6 +30,8 @@ type Row struct {
 	Time time.Duration
 	// Note is a short figure worth showing ("recovery 62s").
 	Note string
+	// Failed says the scenario's test failed.
+	Failed bool
 }
 
 // Table collects rows from scenarios running in parallel.
@@ -65,10 +67,15 @@ func (t *Table) Fprint(w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\ttasks\tlost\tduplicated\tupstream calls\ttime\tnote")
+	fmt.Fprintln(tw, "scenario\tresult\ttasks\tlost\tduplicated\tupstream calls\ttime\tnote")
 	var total Row
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Scenario, r.Tasks, r.Lost, r.Duplicated,
+		result := "ok"
+		if r.Failed {
+			result = "FAIL"
+			total.Failed = true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Scenario, result, r.Tasks, r.Lost, r.Duplicated,
 			r.UpstreamCalls, r.Time.Round(100*time.Millisecond), r.Note)
 		total.Tasks += r.Tasks
 		total.Lost += r.Lost
@@ -76,7 +83,11 @@ func (t *Table) Fprint(w io.Writer) error {
 		total.UpstreamCalls += r.UpstreamCalls
 		total.Time = max(total.Time, r.Time)
 	}
-	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%s\t%s\n", total.Tasks, total.Lost, total.Duplicated,
+	result := "ok"
+	if total.Failed {
+		result = "FAIL"
+	}
+	fmt.Fprintf(tw, "total\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", result, total.Tasks, total.Lost, total.Duplicated,
 		total.UpstreamCalls, total.Time.Round(100*time.Millisecond), "time: longest scenario")
 	return tw.Flush()
 }

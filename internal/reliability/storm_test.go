@@ -55,6 +55,7 @@ func TestMaxAttemptsWithin(t *testing.T) {
 // first attempt after the storm succeeds, so calls ≤ tasks·(k+1).
 func TestFiveXXStorm(t *testing.T) {
 	t.Parallel()
+	row := report(t, "3 5xx storm (50% 503 for 10s)")
 	const n = 400
 	const storm = 10 * time.Second
 	r := newRig(t, redistest.Options{}, "-log-size", "16", "-seed", "3")
@@ -99,9 +100,9 @@ func TestFiveXXStorm(t *testing.T) {
 	t.Logf("scenario 3: %d tasks over a %s storm: %d dismiss calls (%d answered 503), bound %d = %d tasks × (%d attempts in the storm + 1); "+
 		"most attempts by one task %d; lost %d, duplicated %d",
 		n, window.Round(10*time.Millisecond), dismissCalls, failed, bound, n, k, maxAttempts, lost+missing, dup+extra)
-	summary.Add(reliability.Row{Scenario: "3 5xx storm (50% 503 for 10s)", Tasks: n, Lost: lost + missing, Duplicated: dup + extra,
+	*row = reliability.Row{Scenario: row.Scenario, Tasks: n, Lost: lost + missing, Duplicated: dup + extra,
 		UpstreamCalls: calls(st), Time: time.Since(r.started),
-		Note: fmt.Sprintf("%d calls ≤ bound %d; %d×503; max %d attempts/task", dismissCalls, bound, failed, maxAttempts)})
+		Note: fmt.Sprintf("%d calls ≤ bound %d; %d×503; max %d attempts/task", dismissCalls, bound, failed, maxAttempts)}
 	require.Zero(t, lost+missing, "lost tasks")
 	require.Zero(t, dup+extra, "duplicate effects")
 	require.Zero(t, overBudget, "tasks over their retry budget")

@@ -63,6 +63,7 @@ func tokenFixture(t *testing.T, cancels, confs, perConf int) (string, []tasks.Op
 // every token is revoked: each process gets a 401 and logs in once more.
 func TestTokenExpiryMidBatch(t *testing.T) {
 	t.Parallel()
+	row := report(t, "6 token expiry (3s tokens)")
 	const ttl = 3 * time.Second
 	const spread = 12
 	fixture, meetingOps, meetingEffects := tokenFixture(t, 150, 5, 20)
@@ -121,10 +122,10 @@ func TestTokenExpiryMidBatch(t *testing.T) {
 	}
 	t.Logf("scenario 6: %d tasks over %s with %s tokens: logins %v (bounds %v), %d requests refused as expired; lost %d, duplicated %d",
 		len(keys), elapsed.Round(100*time.Millisecond), ttl, st.Logins, bounds, expired, lost+missing, dup+extra)
-	summary.Add(reliability.Row{Scenario: "6 token expiry (3s tokens)", Tasks: len(keys), Lost: lost + missing, Duplicated: dup + extra,
+	*row = reliability.Row{Scenario: row.Scenario, Tasks: len(keys), Lost: lost + missing, Duplicated: dup + extra,
 		UpstreamCalls: calls(st), Time: time.Since(r.started),
 		Note: fmt.Sprintf("logins iam %d appauth %d account %d control %d; %d×401", st.Logins["iam_token"], st.Logins["appauth"],
-			st.Logins["account_auth"], st.Logins["control_token"], expired)})
+			st.Logins["account_auth"], st.Logins["control_token"], expired)}
 	require.Zero(t, lost+missing, "lost tasks (none may dead-letter)")
 	require.Zero(t, dup+extra, "duplicate effects")
 	require.Zero(t, over, "logins beyond one per token lifetime per process")
