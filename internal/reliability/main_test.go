@@ -3,6 +3,7 @@ package reliability_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -49,6 +50,8 @@ type rig struct {
 	insp     *asynq.Inspector
 	sim      *proctest.Cloudsim
 	started  time.Time
+	// queues the scenario's tasks go to; empty means the default queue.
+	queues []string
 }
 
 // newRig starts a dedicated redis-server with opts and the simulator (demo
@@ -116,14 +119,32 @@ func (r *rig) enqueue(t *testing.T, ops []tasks.Op, o tasks.TaskOptions) []strin
 	return keys
 }
 
-// queue returns the default queue's counters, or nil while Redis does not
-// answer (a restart) or the queue does not exist yet.
+// queue returns the counters of the rig's queues (the default queue unless
+// the scenario set queues) added up, or nil while Redis does not answer (a
+// restart) or a queue does not exist yet.
 func (r *rig) queue() *asynq.QueueInfo {
-	q, err := r.insp.GetQueueInfo(tasks.DefaultQueue)
-	if err != nil {
-		return nil
+	var sum asynq.QueueInfo
+	for _, name := range r.queueNames() {
+		q, err := r.insp.GetQueueInfo(name)
+		if err != nil {
+			return nil
+		}
+		sum.Pending += q.Pending
+		sum.Active += q.Active
+		sum.Scheduled += q.Scheduled
+		sum.Retry += q.Retry
+		sum.Archived += q.Archived
+		sum.Completed += q.Completed
 	}
-	return q
+	return &sum
+}
+
+// queueNames are the queues the scenario uses.
+func (r *rig) queueNames() []string {
+	if len(r.queues) == 0 {
+		return []string{tasks.DefaultQueue}
+	}
+	return r.queues
 }
 
 // waitSettled waits until n tasks of the default queue are completed or
@@ -154,13 +175,17 @@ func (r *rig) infos(t *testing.T, keys []string) map[string]*asynq.TaskInfo {
 	t.Helper()
 	out := make(map[string]*asynq.TaskInfo, len(keys))
 	for _, k := range keys {
-		info, err := r.insp.GetTaskInfo(tasks.DefaultQueue, k)
-		if err != nil {
-			require.ErrorIs(t, err, asynq.ErrTaskNotFound, "task %s", k)
-			out[k] = nil
-			continue
+		out[k] = nil
+		for _, q := range r.queueNames() {
+			info, err := r.insp.GetTaskInfo(q, k)
+			if err == nil {
+				out[k] = info
+				break
+			}
+			if !errors.Is(err, asynq.ErrQueueNotFound) {
+				require.ErrorIs(t, err, asynq.ErrTaskNotFound, "task %s", k)
+			}
 		}
-		out[k] = info
 	}
 	return out
 }

@@ -60,7 +60,9 @@ func tokenFixture(t *testing.T, cancels, confs, perConf int) (string, []tasks.Op
 // its life has passed, so per process and token the logins are at most
 // ⌈elapsed / (0.9 · life)⌉ + 1, where the life of a Meeting access token is
 // what its whole-second expireTime leaves of the 3 s (at least 2 s). Half-way
-// every token is revoked: each process gets a 401 and logs in once more.
+// every token is revoked and the next dismissal and cancel are refused as
+// expired (401): each may cost a process one more login, and the refused
+// requests succeed on their one retry with a fresh token.
 func TestTokenExpiryMidBatch(t *testing.T) {
 	t.Parallel()
 	row := report(t, "6 token expiry (3s tokens)")
@@ -71,21 +73,27 @@ func TestTokenExpiryMidBatch(t *testing.T) {
 		"-iam-token-ttl", ttl.String(), "-access-token-ttl", ttl.String(), "-control-token-ttl", ttl.String())
 	off := []string{"RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off", "RATELIMIT_MEETING_MGMT=off",
 		"RATELIMIT_MEETING_CONTROL=off", "RATELIMIT_MEETING_VMR=off", "LOG_LEVEL=warn"}
+	// Each process has a queue of its own, so both do their share of every
+	// kind of task (on one shared queue the first to wake up can take a
+	// whole second's burst).
+	r.queues = []string{"appid", "account"}
 	begin := time.Now()
-	proctest.StartWorker(t, r.workerEnvAuth("iam", "appid", off...))
-	proctest.StartWorker(t, r.workerEnvAuth("iam", "account", off...))
+	proctest.StartWorker(t, r.workerEnvAuth("iam", "appid", append(off, "WORKER_QUEUES=appid")...))
+	proctest.StartWorker(t, r.workerEnvAuth("iam", "account", append(off, "WORKER_QUEUES=account")...))
 
 	dismissOps, dismissEffects := dismissals("tok", 300)
 	ops := append(dismissOps, meetingOps...)
 	var keys []string
 	for i, op := range ops {
-		keys = append(keys, r.enqueue(t, []tasks.Op{op}, tasks.TaskOptions{
+		keys = append(keys, r.enqueue(t, []tasks.Op{op}, tasks.TaskOptions{Queue: r.queues[i%2],
 			ProcessAt: begin.Add(time.Duration(i%spread) * time.Second)})...)
 	}
-	// Half-way, revoke every token (as a password change would): each
-	// process meets a 401 and logs in again once.
+	// Half-way, revoke every token (as a password change would) and have
+	// the next dismissal and cancel refused as expired (401): each costs
+	// the process that meets it one login.
 	<-time.After(time.Until(begin.Add(spread / 2 * time.Second))) // when the fault strikes, not a synchronisation
 	r.sim.RevokeTokens(t)
+	r.sim.SetFaults(t, `{"dismiss": {"script": ["401"]}, "cancel": {"script": ["401"]}}`)
 	r.waitSettled(t, len(keys), 2*time.Minute)
 	elapsed := time.Since(begin)
 
@@ -94,8 +102,8 @@ func TestTokenExpiryMidBatch(t *testing.T) {
 	st := r.sim.Stats(t)
 	missing, dup, extra := effects(t, st, "", append(dismissEffects, meetingEffects...))
 
-	perProcess := func(life time.Duration) int { // +1 for the first login, +1 after the revocation
-		return int(math.Ceil(elapsed.Seconds()/(0.9*life.Seconds()))) + 2
+	perProcess := func(life time.Duration) int { // +1 for the first login, +1 for the revocation, +1 for a refused request
+		return int(math.Ceil(elapsed.Seconds()/(0.9*life.Seconds()))) + 3
 	}
 	bounds := map[string]int{
 		"iam_token":     2 * perProcess(ttl),           // both processes
@@ -129,4 +137,5 @@ func TestTokenExpiryMidBatch(t *testing.T) {
 	require.Zero(t, lost+missing, "lost tasks (none may dead-letter)")
 	require.Zero(t, dup+extra, "duplicate effects")
 	require.Zero(t, over, "logins beyond one per token lifetime per process")
+	require.GreaterOrEqual(t, expired, 2, "the scripted 401s were met (and cured by one refresh)")
 }
