@@ -75,7 +75,7 @@ an enqueue failed or the run was interrupted; 2 for invalid lines without
 		Example: `  enqueue bulk examples/ops.jsonl
   enqueue bulk examples/ops.csv --dry-run
   enqueue bulk ops.txt --format csv --skip-invalid --report report.jsonl
-  generate-ops | enqueue bulk - --concurrency 64`,
+  generate-ops | enqueue bulk - --batch 1000 --concurrency 4`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			return a.bulk(cmd.Context(), args[0], f)
@@ -86,7 +86,7 @@ an enqueue failed or the run was interrupted; 2 for invalid lines without
 	fs.BoolVar(&f.dryRun, "dry-run", false, "validate and count only; enqueue nothing")
 	fs.BoolVar(&f.skipInvalid, "skip-invalid", false, "enqueue the valid lines even when some are invalid")
 	fs.StringVar(&f.report, "report", "", "write one JSON line per input line (line, key, outcome, error) to this file")
-	fs.IntVar(&f.concurrency, "concurrency", 16, "how many batches of enqueues run at once")
+	fs.IntVar(&f.concurrency, "concurrency", 16, "how many batches (with --batch 1, lines) are enqueued at once")
 	fs.IntVar(&f.batch, "batch", bulk.DefaultBatch, "how many lines one Redis round trip carries (1: a round trip per line)")
 	return cmd
 }
