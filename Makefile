@@ -7,9 +7,15 @@ STATICCHECK_VERSION := v0.8.2
 
 .PHONY: test bench lint build clean compose-check
 
-## test: every test, Redis ones included (a private redis-server per package)
+## test: every test, Redis ones included (a private redis-server per package),
+## then the reliability suite's summary table (go test hides the output of
+## packages that pass)
+RELIABILITY_REPORT := $(shell mktemp -u /tmp/meetops-reliability-XXXXXX.txt)
 test:
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	MEETOPS_RELIABILITY_REPORT=$(RELIABILITY_REPORT) $(GO) test -race -count=1 -timeout 15m $(PKGS); \
+	status=$$?; \
+	if [ -f $(RELIABILITY_REPORT) ]; then cat $(RELIABILITY_REPORT); rm -f $(RELIABILITY_REPORT); fi; \
+	exit $$status
 
 ## bench: side-by-side benchmarks against plain asynq, printed as ratios
 bench:

@@ -133,11 +133,22 @@ type Lease struct {
 
 // beginScript takes the lease and, unless the entry says succeeded, marks
 // it started and counts the attempt. It returns the previous entry.
+//
+// The lease's value is the attempt's token, "|", and the entry as it was
+// before. When a reply is lost (Redis restarted mid-call) go-redis sends
+// the script again; the resend finds its own token, and answers the entry
+// as the first run saw it instead of "another worker holds the lease" (or
+// its own "started", which would pass for an earlier attempt).
 var beginScript = redis.NewScript(`
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) == false then
+local holder = redis.call('GET', KEYS[2])
+if holder then
+  if string.sub(holder, 1, #ARGV[1]) == ARGV[1] then
+    return string.sub(holder, #ARGV[1] + 2)
+  end
   return false
 end
 local prev = redis.call('GET', KEYS[1]) or ''
+redis.call('SET', KEYS[2], ARGV[1] .. '|' .. prev, 'PX', ARGV[2])
 if string.sub(prev, 1, 1) == 'S' then
   return prev
 end
@@ -145,6 +156,7 @@ local n = tonumber(string.match(prev, '^%a(%d+)') or '0') + 1
 redis.call('SET', KEYS[1], 'R' .. n, 'PX', ARGV[3])
 return prev
 `)
+
 
 // Begin takes key's lease and records the start of an attempt. It returns
 // the entry as it was before: when that says Succeeded nothing was changed
@@ -171,7 +183,8 @@ var finishScript = redis.NewScript(`
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
-if redis.call('GET', KEYS[2]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[2])
+if holder and string.sub(holder, 1, #ARGV[1]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
 end
 return 1
@@ -217,7 +230,8 @@ func (l *Ledger) Succeed(ctx context.Context, ls *Lease, result []byte, also Has
 
 // renewScript extends the lease if it is still ours.
 var renewScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if holder and string.sub(holder, 1, #ARGV[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0

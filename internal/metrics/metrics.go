@@ -12,7 +12,8 @@ import (
 // Metrics are the collectors the worker exports on /metrics.
 type Metrics struct {
 	// TasksProcessed counts finished attempts by task type and outcome
-	// (succeeded, already_done, ledger_hit, retry, deferred, dead_letter).
+	// (succeeded, already_done, ledger_hit, retry, deferred, interrupted,
+	// dead_letter).
 	TasksProcessed *prometheus.CounterVec
 	// DeadLetters counts dead letters by task type and reason.
 	DeadLetters *prometheus.CounterVec

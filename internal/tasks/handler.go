@@ -138,7 +138,25 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	class := retry.Classify(callErr)
 	ae := asAPIError(callErr)
 
+	// What follows records the outcome; it must happen even when asynq has
+	// cancelled the attempt (shutdown), or the key stays leased for the
+	// lease's whole lifetime.
+	cancelled := ctx.Err() != nil
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+
 	switch {
+	case cancelled && class != retry.Success:
+		// asynq stopped the attempt (shutdown or task timeout) and puts the
+		// task back itself; it is not the task's failure and never a dead
+		// letter, even on the last attempt. The upstream call may have
+		// gone through: the entry stays "started".
+		if err := h.deps.Ledger.Release(ctx, lease); err != nil {
+			a.log.Warn().Err(err).Msg("release lease")
+		}
+		h.deps.Metrics.Task(t.Type(), "interrupted")
+		a.log.Info().Err(callErr).Msg("attempt interrupted; asynq requeues the task")
+		return callErr
 	case class == retry.Success:
 		return h.complete(ctx, a, lease, Result{Outcome: OutcomeSucceeded, Status: ans.resp.Status,
 			RequestID: ans.resp.RequestID, Attempts: attempts, AppState: ans.appState})
@@ -192,6 +210,9 @@ func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 		}
 	}
 }
+
+// settleTimeout bounds the Redis bookkeeping that ends an attempt.
+const settleTimeout = 5 * time.Second
 
 // maxInlineWait is the longest rate-limit wait spent holding a worker slot.
 const maxInlineWait = time.Second

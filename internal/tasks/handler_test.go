@@ -463,3 +463,41 @@ func TestRacingWorkersTakeEffectOnce(t *testing.T) {
 	require.Equal(t, 1, b.sim.Stats().Count("dismiss"), "the second delivery must not call upstream")
 	require.Equal(t, 0, i1.Retried+i2.Retried, "waiting for a lease does not spend a retry")
 }
+
+// An attempt asynq cancels (shutdown during a hung upstream call) frees its
+// key at once and is never dead-lettered by the handler, even when it was
+// the task's last attempt.
+func TestInterruptedAttemptReleasesTheKeyAndIsNoDeadLetter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{noServer: true})
+	require.NoError(t, b.sim.SetFault("dismiss", cloudsim.Fault{Rate: 1, Fail: "hang"}))
+	key := b.enqueue(t, tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-008"}, tasks.TaskOptions{MaxRetry: tasks.NoRetry})
+
+	ts := httptest.NewServer(b.sim)
+	t.Cleanup(ts.Close)
+	creds := b.sim.Credentials()
+	api, err := apiclient.New(apiclient.Config{RTCEndpoint: ts.URL, RTCAK: creds.AK, RTCSK: creds.SK, RTCProjectID: creds.ProjectID, Timeout: time.Minute})
+	require.NoError(t, err)
+	srv := asynq.NewServerFromRedisClient(b.rdb, asynq.Config{
+		Queues: map[string]int{"default": 1}, TaskCheckInterval: 10 * time.Millisecond,
+		ShutdownTimeout: 200 * time.Millisecond, LogLevel: asynq.FatalLevel, IsFailure: retry.IsFailure,
+	})
+	mux := asynq.NewServeMux()
+	tasks.Register(mux, tasks.Deps{API: api, Ledger: b.ledger, DeadLetters: b.dead, Logger: zerolog.Nop()})
+	require.NoError(t, srv.Start(mux))
+	require.Eventually(t, func() bool { return b.sim.Stats().Count("dismiss") == 1 }, 10*time.Second, 5*time.Millisecond,
+		"the attempt reaches the hanging upstream")
+	srv.Shutdown()
+
+	require.Eventually(t, func() bool {
+		n, err := b.rdb.Exists(ctx, "meetops:lease:{"+key+"}").Result()
+		return err == nil && n == 0
+	}, 10*time.Second, 5*time.Millisecond, "the key's lease is released, not left to expire")
+	e, err := b.ledger.Get(ctx, key)
+	require.NoError(t, err)
+	require.Equal(t, ledger.Started, e.State, "the call may have reached upstream")
+	n, err := b.dead.Count(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "an interrupted attempt is not a dead letter")
+}

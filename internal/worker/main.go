@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 )
 
 // Main is the whole worker command: it loads the configuration from args
@@ -33,9 +37,20 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 		defer dev.Close()
 	}
 	log := NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	// go-redis prints its own connection errors to stderr; they would
+	// repeat, unstructured, what the worker reports in one clear line.
+	redis.SetLogger(redisLogger{log.With().Str("component", "go-redis").Logger()})
 	w, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	return w.Run(ctx)
+}
+
+// redisLogger sends go-redis's internal messages to the debug log.
+type redisLogger struct{ l zerolog.Logger }
+
+// Printf implements go-redis's internal logging interface.
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.Debug().Msg(fmt.Sprintf(format, v...))
 }
