@@ -157,7 +157,6 @@ redis.call('SET', KEYS[1], 'R' .. n, 'PX', ARGV[3])
 return prev
 `)
 
-
 // Begin takes key's lease and records the start of an attempt. It returns
 // the entry as it was before: when that says Succeeded nothing was changed
 // and the caller completes without calling upstream. When another worker
