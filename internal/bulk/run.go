@@ -72,15 +72,15 @@ func (s *Summary) add(r Result) {
 
 // Options tune Run.
 type Options struct {
-	// Concurrency is how many enqueues run at once; below 1 means 1.
+	// Concurrency is how many enqueues (batches, for a BatchEnqueuer) run
+	// at once; below 1 means 1.
 	Concurrency int
 	// OnResult, when not nil, is told every line's result, from one
 	// goroutine, in completion order.
 	OnResult func(Result)
 	// Batch is how many lines go to Redis together when the Enqueuer is a
 	// BatchEnqueuer (at most; fewer when the lines are long): 0 means
-	// DefaultBatch, 1 enqueues line by line with Enqueue. Concurrency is
-	// then how many batches are in flight.
+	// DefaultBatch, 1 enqueues line by line with Enqueue.
 	Batch int
 }
 
