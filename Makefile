@@ -67,7 +67,7 @@ clean:
 ## package's testdata/fuzz/<Target>/ and replays in `make test` until fixed.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./internal/tasks:FuzzDecode ./internal/apiclient:FuzzSignVerify \
-                ./internal/bulk:FuzzJSONL ./internal/bulk:FuzzCSV
+                ./internal/bulk:FuzzJSONL ./internal/bulk:FuzzCSV ./internal/bulk:FuzzFastPathAgrees
 .PHONY: fuzz
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
