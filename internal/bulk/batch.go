@@ -51,7 +51,16 @@ func runBatches(ctx context.Context, r Reader, e BatchEnqueuer, o Options) (Summ
 				<-c.parsed
 				handled := ctx.Err() == nil
 				if handled {
-					res := enqueueBatch(callCtx, e, c.items)
+					res := make([]Result, len(c.items))
+					retrying(ctx, o, res, func(todo []int) {
+						items := make([]Item, len(todo))
+						for k, i := range todo {
+							items[k] = c.items[i]
+						}
+						for k, r := range enqueueBatch(callCtx, e, items) {
+							res[todo[k]] = r
+						}
+					})
 					for _, r := range res {
 						if r.Outcome == Failed {
 							stop()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -86,7 +87,7 @@ func TestRunBatchesMapsEveryOutcome(t *testing.T) {
 	e := batchFunc(func(_ context.Context, r meetops.Request) meetops.BatchResult { return byApp[appOf(r.Op)] })
 	in := disables(1, 2) + `{"op":"disable","app_id":""}` + "\n" + disables(3, 4) + `{"op":"disable","app_id":"app-5"}` + "\n"
 	var got sortedResults
-	s, err := bulk.Run(context.Background(), bulk.NewJSONL(strings.NewReader(in)), e, bulk.Options{Concurrency: 1, OnResult: got.add})
+	s, err := bulk.Run(context.Background(), bulk.NewJSONL(strings.NewReader(in)), e, bulk.Options{Concurrency: 1, OnResult: got.add, RetryFor: -1})
 	require.NoError(t, err)
 	require.Equal(t, bulk.Summary{Lines: 6, Enqueued: 1, Duplicates: 1, KeyReused: 1, Invalid: 2, Failed: 1,
 		FirstFailure: "redis down", Complete: true}, s, "every line handled, one failed")
@@ -196,7 +197,7 @@ func TestRunBatchesStopAtTheFirstFailure(t *testing.T) {
 		}
 		return meetops.BatchResult{}
 	})
-	s, err := bulk.Run(context.Background(), bulk.NewJSONL(strings.NewReader(disables(1, 500))), e, bulk.Options{Concurrency: 1, Batch: 10})
+	s, err := bulk.Run(context.Background(), bulk.NewJSONL(strings.NewReader(disables(1, 500))), e, bulk.Options{Concurrency: 1, Batch: 10, RetryFor: -1})
 	require.NoError(t, err)
 	require.Equal(t, bulk.Summary{Lines: 20, Enqueued: 19, Failed: 1, FirstFailure: "dial tcp: connection refused"}, s)
 }
@@ -245,4 +246,36 @@ func TestValidateLargeInputInOrder(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 	require.Equal(t, bulk.Summary{Lines: 20_000, Invalid: len(want), Complete: true}, s)
+}
+
+// A Redis outage (restart, failover) is ridden out: failed enqueues are
+// retried with backoff and the run completes without stopping.
+func TestRunRetriesFailedEnqueuesThroughAnOutage(t *testing.T) {
+	t.Parallel()
+	for _, batch := range []int{1, 10} {
+		var mu sync.Mutex
+		failures := 0
+		answer := func(op meetops.Op) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if appOf(op) == "app-7" && failures < 3 { // down for three tries
+				failures++
+				return errors.New("dial tcp: connection refused")
+			}
+			return nil
+		}
+		e := batchBoth{
+			one: func(_ context.Context, op meetops.Op, _ ...meetops.Option) (meetops.Info, error) {
+				return meetops.Info{}, answer(op)
+			},
+			batch: func(_ context.Context, r meetops.Request) meetops.BatchResult {
+				return meetops.BatchResult{Err: answer(r.Op)}
+			},
+		}
+		s, err := bulk.Run(context.Background(), bulk.NewJSONL(strings.NewReader(disables(1, 30))), e,
+			bulk.Options{Concurrency: 2, Batch: batch, RetryFor: 10 * time.Second})
+		require.NoError(t, err)
+		require.Equal(t, bulk.Summary{Lines: 30, Enqueued: 30, Complete: true}, s, "batch %d", batch)
+		require.Equal(t, 3, failures)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/meetops/meetops"
 )
@@ -82,6 +83,50 @@ type Options struct {
 	// BatchEnqueuer (at most; fewer when the lines are long): 0 means
 	// DefaultBatch, 1 enqueues line by line with Enqueue.
 	Batch int
+	// RetryFor is how long failed enqueues (Redis unreachable, restarting,
+	// failing over) are retried, with backoff, before the run stops at
+	// them: 0 means DefaultRetryFor, a negative value not at all.
+	RetryFor time.Duration
+}
+
+// DefaultRetryFor rides out a Redis restart or failover.
+const DefaultRetryFor = 30 * time.Second
+
+// retrying calls attempt for every index in todo, then again, with backoff,
+// for the ones whose result is Failed, until none fails, o.RetryFor has
+// passed, or ctx is cancelled. An enqueue that failed after Redis applied
+// it comes back as a duplicate on the retry, which is what it is.
+func retrying(ctx context.Context, o Options, res []Result, attempt func(todo []int)) {
+	budget := o.RetryFor
+	if budget == 0 {
+		budget = DefaultRetryFor
+	}
+	deadline := time.Now().Add(budget)
+	wait := 100 * time.Millisecond
+	todo := make([]int, len(res))
+	for i := range todo {
+		todo[i] = i
+	}
+	for {
+		attempt(todo)
+		todo = todo[:0]
+		for i, r := range res {
+			if r.Outcome == Failed {
+				todo = append(todo, i)
+			}
+		}
+		if len(todo) == 0 || budget < 0 || time.Now().Add(wait).After(deadline) {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // Run enqueues every valid line of r with e, Concurrency at a time,
@@ -140,11 +185,12 @@ func Run(ctx context.Context, r Reader, e Enqueuer, o Options) (Summary, error) 
 					unhandled.Store(true)
 					continue // drain
 				}
-				res := enqueue(callCtx, e, it)
-				if res.Outcome == Failed {
+				res := []Result{{}}
+				retrying(ctx, o, res, func([]int) { res[0] = enqueue(callCtx, e, it) })
+				if res[0].Outcome == Failed {
 					stop()
 				}
-				results <- res
+				results <- res[0]
 			}
 		})
 	}

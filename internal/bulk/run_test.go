@@ -98,7 +98,7 @@ func TestRunStopsAtTheFirstFailure(t *testing.T) {
 		}
 		return meetops.Info{}, nil
 	})
-	s, err := bulk.Run(context.Background(), bulk.NewJSONL(strings.NewReader(disables(1, 50))), e, bulk.Options{Concurrency: 1})
+	s, err := bulk.Run(context.Background(), bulk.NewJSONL(strings.NewReader(disables(1, 50))), e, bulk.Options{Concurrency: 1, RetryFor: -1})
 	require.NoError(t, err)
 	require.Equal(t, bulk.Summary{Lines: 3, Enqueued: 2, Failed: 1, FirstFailure: "dial tcp: connection refused"}, s)
 }
