@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -237,28 +238,36 @@ return 0
 `)
 
 // KeepAlive renews ls every third of the lease lifetime until the returned
-// stop function is called (which waits for the renewer to finish), so an
-// attempt longer than the lease keeps it while a dead worker's lease runs
-// out quickly.
+// stop function is called, so an attempt longer than the lease keeps it
+// while a dead worker's lease runs out quickly. It costs one timer per
+// attempt (no goroutine until a renewal is due: most attempts end first).
 func (l *Ledger) KeepAlive(ctx context.Context, ls *Lease) (stop func()) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(l.lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				// A failed renewal is retried at the next tick; if Redis
-				// stays away the attempt's own calls fail too.
-				_ = renewScript.Run(ctx, l.rdb, []string{leaseKey(ls.key)}, ls.token, l.lease.Milliseconds()).Err()
-			}
+	ctx = context.WithoutCancel(ctx)
+	var (
+		mu      sync.Mutex
+		stopped bool
+		timer   *time.Timer
+	)
+	var renew func()
+	renew = func() {
+		// A failed renewal is retried at the next tick; if Redis stays
+		// away the attempt's own calls fail too.
+		_ = renewScript.Run(ctx, l.rdb, []string{leaseKey(ls.key)}, ls.token, l.lease.Milliseconds()).Err()
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			timer = time.AfterFunc(l.lease/3, renew)
 		}
-	}()
-	return func() { cancel(); <-done }
+	}
+	mu.Lock()
+	timer = time.AfterFunc(l.lease/3, renew)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		timer.Stop()
+	}
 }
 
 // SetIfAbsent sets a hash field unless it is already set (HSETNX): how a
