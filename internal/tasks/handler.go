@@ -49,10 +49,7 @@ type Deps struct {
 
 // Register registers the handler for all five task types on mux.
 func Register(mux *asynq.ServeMux, deps Deps) {
-	h := &Handler{deps: deps}
-	if h.deps.LeaseWait <= 0 {
-		h.deps.LeaseWait = 2 * time.Second
-	}
+	h := NewHandler(deps)
 	for _, typ := range []string{TypeDismiss, TypeDisable, TypeCancel, TypeHangUp, TypeReclaim} {
 		mux.Handle(typ, h)
 	}
