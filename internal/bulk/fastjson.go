@@ -108,15 +108,15 @@ const (
 // fastOpOf returns the operation named name.
 func fastOpOf(name []byte) (fastOpKind, bool) {
 	switch string(name) {
-	case "dismiss":
+	case tasks.NameDismiss:
 		return opDismiss, true
-	case "disable":
+	case tasks.NameDisable:
 		return opDisable, true
-	case "cancel":
+	case tasks.NameCancel:
 		return opCancel, true
-	case "hangup":
+	case tasks.NameHangUp:
 		return opHangUp, true
-	case "reclaim":
+	case tasks.NameReclaim:
 		return opReclaim, true
 	}
 	return 0, false

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -50,7 +49,7 @@ var (
 )
 
 func init() {
-	for _, op := range []meetops.Op{meetops.Dismiss{}, meetops.Disable{}, meetops.Cancel{}, meetops.HangUp{}, meetops.Reclaim{}} {
+	for _, op := range tasks.All() {
 		s := opSchema{taskType: op.TaskType()}
 		t := reflect.TypeOf(op)
 		for i := range t.NumField() {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/meetops/meetops/internal/tasks"
 )
 
 // Limit is a parsed rate limit.
@@ -69,11 +71,11 @@ func ParseLimit(s string) (Limit, error) {
 // Defaults by group (the RTC figures are Huawei Cloud's documented per
 // account limits; the Meeting ones are conservative choices, see README).
 var Defaults = map[string]Limit{
-	"rtc_rooms":       {Rate: 60, Period: time.Minute},
-	"rtc_apps":        {Rate: 60, Period: time.Minute},
-	"meeting_mgmt":    {Rate: 10, Period: time.Second},
-	"meeting_control": {Rate: 10, Period: time.Second},
-	"meeting_vmr":     {Rate: 5, Period: time.Second},
+	tasks.GroupRTCRooms:       {Rate: 60, Period: time.Minute},
+	tasks.GroupRTCApps:        {Rate: 60, Period: time.Minute},
+	tasks.GroupMeetingMgmt:    {Rate: 10, Period: time.Second},
+	tasks.GroupMeetingControl: {Rate: 10, Period: time.Second},
+	tasks.GroupMeetingVMR:     {Rate: 5, Period: time.Second},
 }
 
 // Observer is told about limiter decisions (for metrics); nil fields are
@@ -87,7 +89,7 @@ type Observer struct {
 	Remaining func(group string, remaining int)
 }
 
-// Limiter paces calls per group. It implements the tasks.Limiter interface.
+// Limiter paces calls per group. It implements the executor.Limiter interface.
 type Limiter struct {
 	rdb    redis.UniversalClient
 	rate   *redis_rate.Limiter

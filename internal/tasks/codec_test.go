@@ -153,12 +153,20 @@ func TestPrepare(t *testing.T) {
 
 func TestTypeNames(t *testing.T) {
 	t.Parallel()
-	for _, name := range tasks.Names {
+	ops := []tasks.Op{tasks.Dismiss{}, tasks.Disable{}, tasks.Cancel{}, tasks.HangUp{}, tasks.Reclaim{}}
+	require.Len(t, tasks.Names, len(ops))
+	require.Len(t, tasks.Types, len(ops))
+	for i, name := range tasks.Names {
 		typ, ok := tasks.TypeOf(name)
 		require.True(t, ok)
+		require.Equal(t, tasks.Types[i], typ)
 		require.Equal(t, name, tasks.NameOf(typ))
-		require.NotEmpty(t, tasks.GroupOf(typ))
+		require.Contains(t, tasks.Groups, tasks.GroupOf(typ))
+		require.Equal(t, name, ops[i].Name(), "the table and the payload type agree")
+		require.Equal(t, typ, ops[i].TaskType())
 	}
+	require.Empty(t, tasks.GroupOf("x"))
+	require.Equal(t, ops, tasks.All(), "All lists the zero operations in the order of Names")
 	_, ok := tasks.TypeOf("explode")
 	require.False(t, ok)
 	require.Empty(t, tasks.NameOf("x"))

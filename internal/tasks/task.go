@@ -49,7 +49,16 @@ type Prepared struct {
 	Op Op
 	// Payload is the canonical payload.
 	Payload []byte
-	// Task is the asynq task, carrying its options.
+	// MaxRetry is the retry budget, defaults applied (0: never retried).
+	MaxRetry int
+	// Retention is how long the completed task is kept: the dedup window,
+	// defaults applied.
+	Retention time.Duration
+	// Timeout bounds one attempt, defaults applied.
+	Timeout time.Duration
+	// ProcessAt is when the task is due; the zero time means now.
+	ProcessAt time.Time
+	// Task is the asynq task, carrying the options above.
 	Task *asynq.Task
 }
 
@@ -98,10 +107,14 @@ func Prepare(op Op, o TaskOptions) (Prepared, error) {
 		opts = append(opts, asynq.ProcessAt(o.ProcessAt))
 	}
 	return Prepared{
-		Key:     key,
-		Queue:   queue,
-		Op:      op.canonical(),
-		Payload: payload,
-		Task:    asynq.NewTask(op.TaskType(), payload, opts...),
+		Key:       key,
+		Queue:     queue,
+		Op:        op.canonical(),
+		Payload:   payload,
+		MaxRetry:  maxRetry,
+		Retention: window,
+		Timeout:   timeout,
+		ProcessAt: o.ProcessAt,
+		Task:      asynq.NewTask(op.TaskType(), payload, opts...),
 	}, nil
 }

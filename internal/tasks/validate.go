@@ -7,6 +7,16 @@ import (
 	"unicode/utf8"
 )
 
+// Payload bounds: list lengths and identifier size.
+const (
+	// MaxParticipants is the most participants one hang-up names.
+	MaxParticipants = 500
+	// MaxVMRs is the most cloud meeting rooms one reclaim names.
+	MaxVMRs = 100
+	// MaxIDLen is the longest identifier, in bytes.
+	MaxIDLen = 128
+)
+
 // ErrInvalid is matched (errors.Is) by every validation and decoding error.
 var ErrInvalid = errors.New("invalid payload")
 

@@ -19,11 +19,12 @@ import (
 
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/deadletter"
+	"github.com/meetops/meetops/internal/executor"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/metrics"
 	"github.com/meetops/meetops/internal/ratelimit"
 	"github.com/meetops/meetops/internal/retry"
-	"github.com/meetops/meetops/internal/tasks"
+	"github.com/meetops/meetops/internal/version"
 )
 
 // Worker is an assembled worker process: asynq server, handlers, HTTP.
@@ -65,7 +66,8 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(insp))
 
-	apiCfg := cfg.apiConfig()
+	apiCfg := cfg.API
+	apiCfg.Version = version.Version
 	apiCfg.Observe = m.Upstream
 	api, err := apiclient.New(apiCfg)
 	if err != nil {
@@ -108,7 +110,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		LogLevel:                 asynqLevel(log.GetLevel()),
 	})
 	mux := asynq.NewServeMux()
-	tasks.Register(mux, tasks.Deps{
+	executor.Register(mux, executor.Deps{
 		API:         api,
 		Ledger:      ledger.New(rdb, ledger.Options{TTL: cfg.DedupWindow}),
 		DeadLetters: dl,

@@ -1,4 +1,4 @@
-package tasks_test
+package executor_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/cloudsim"
 	"github.com/meetops/meetops/internal/deadletter"
+	"github.com/meetops/meetops/internal/executor"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/retry"
@@ -95,7 +96,7 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 
 // startServer runs an asynq server wired as the worker wires it, with the
 // fast schedule and a recorder of the delays asynq asked for.
-func (b *testBundle) startServer(t *testing.T, api tasks.API, queues map[string]int) {
+func (b *testBundle) startServer(t *testing.T, api executor.API, queues map[string]int) {
 	t.Helper()
 	if queues == nil {
 		queues = map[string]int{"default": 1}
@@ -117,7 +118,7 @@ func (b *testBundle) startServer(t *testing.T, api tasks.API, queues map[string]
 		LogLevel:                 asynq.FatalLevel,
 	})
 	mux := asynq.NewServeMux()
-	tasks.Register(mux, tasks.Deps{
+	executor.Register(mux, executor.Deps{
 		API: api, Ledger: b.ledger, DeadLetters: b.dead, Logger: zerolog.Nop(),
 		LeaseWait: 50 * time.Millisecond,
 	})
@@ -484,7 +485,7 @@ func TestInterruptedAttemptReleasesTheKeyAndIsNoDeadLetter(t *testing.T) {
 		ShutdownTimeout: 200 * time.Millisecond, LogLevel: asynq.FatalLevel, IsFailure: retry.IsFailure,
 	})
 	mux := asynq.NewServeMux()
-	tasks.Register(mux, tasks.Deps{API: api, Ledger: b.ledger, DeadLetters: b.dead, Logger: zerolog.Nop()})
+	executor.Register(mux, executor.Deps{API: api, Ledger: b.ledger, DeadLetters: b.dead, Logger: zerolog.Nop()})
 	require.NoError(t, srv.Start(mux))
 	require.Eventually(t, func() bool { return b.sim.Stats().Count("dismiss") == 1 }, 10*time.Second, 5*time.Millisecond,
 		"the attempt reaches the hanging upstream")

@@ -1,24 +1,6 @@
 package tasks
 
-import (
-	"slices"
-)
-
-// Task type names (asynq task types).
-const (
-	TypeDismiss = "rtc:room:dismiss"
-	TypeDisable = "rtc:app:disable"
-	TypeCancel  = "meeting:conference:cancel"
-	TypeHangUp  = "meeting:participants:hangup"
-	TypeReclaim = "meeting:vmr:reclaim"
-)
-
-// List bounds (DESIGN.md "The five operations").
-const (
-	MaxParticipants = 500
-	MaxVMRs         = 100
-	MaxIDLen        = 128
-)
+import "slices"
 
 // Op is one of the five operations. Its value is the task payload.
 //
@@ -71,19 +53,19 @@ type Reclaim struct {
 }
 
 // Name implements Op.
-func (Dismiss) Name() string { return "dismiss" }
+func (Dismiss) Name() string { return NameDismiss }
 
 // Name implements Op.
-func (Disable) Name() string { return "disable" }
+func (Disable) Name() string { return NameDisable }
 
 // Name implements Op.
-func (Cancel) Name() string { return "cancel" }
+func (Cancel) Name() string { return NameCancel }
 
 // Name implements Op.
-func (HangUp) Name() string { return "hangup" }
+func (HangUp) Name() string { return NameHangUp }
 
 // Name implements Op.
-func (Reclaim) Name() string { return "reclaim" }
+func (Reclaim) Name() string { return NameReclaim }
 
 // TaskType implements Op.
 func (Dismiss) TaskType() string { return TypeDismiss }
@@ -118,50 +100,4 @@ func sortedUnique(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return slices.Compact(s)
-}
-
-// Names lists the CLI names of the operations in a stable order.
-var Names = []string{"dismiss", "disable", "cancel", "hangup", "reclaim"}
-
-// TypeOf returns the asynq task type for a CLI name, and false for an
-// unknown name.
-func TypeOf(name string) (string, bool) {
-	switch name {
-	case "dismiss":
-		return TypeDismiss, true
-	case "disable":
-		return TypeDisable, true
-	case "cancel":
-		return TypeCancel, true
-	case "hangup":
-		return TypeHangUp, true
-	case "reclaim":
-		return TypeReclaim, true
-	}
-	return "", false
-}
-
-// NameOf returns the CLI name for an asynq task type, or "" when unknown.
-func NameOf(taskType string) string {
-	if op := newOp(taskType); op != nil {
-		return op.Name()
-	}
-	return ""
-}
-
-// newOp returns a pointer to a zero payload for taskType, or nil.
-func newOp(taskType string) Op {
-	switch taskType {
-	case TypeDismiss:
-		return &Dismiss{}
-	case TypeDisable:
-		return &Disable{}
-	case TypeCancel:
-		return &Cancel{}
-	case TypeHangUp:
-		return &HangUp{}
-	case TypeReclaim:
-		return &Reclaim{}
-	}
-	return nil
 }

@@ -1,0 +1,180 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/meetops/meetops/internal/asynqdb"
+	"github.com/meetops/meetops/internal/deadletter"
+	"github.com/meetops/meetops/internal/ledger"
+	"github.com/meetops/meetops/internal/metrics"
+	"github.com/meetops/meetops/internal/retry"
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// Limiter paces upstream calls per rate-limit group, across workers.
+type Limiter interface {
+	// Allow takes one call from group's budget. It returns 0 when the call
+	// may go now, or how long to wait before asking again.
+	Allow(ctx context.Context, group string) (time.Duration, error)
+	// Throttled tells the limiter that the upstream throttled a call of
+	// group, so the whole group slows down for a while.
+	Throttled(ctx context.Context, group string, retryAfter time.Duration)
+}
+
+// Deps are what the handlers need.
+type Deps struct {
+	// API is the upstream client.
+	API API
+	// Ledger is the execution ledger.
+	Ledger *ledger.Ledger
+	// DeadLetters is meetops' own dead-letter store.
+	DeadLetters *deadletter.Store
+	// Logger receives one line per finished attempt; zero value: none.
+	Logger zerolog.Logger
+	// Metrics, when not nil, counts outcomes and dead letters.
+	Metrics *metrics.Metrics
+	// Limiter, when not nil, paces upstream calls.
+	Limiter Limiter
+	// LeaseWait is how long a task waits when another worker holds its
+	// key's lease; 0 means 2 s.
+	LeaseWait time.Duration
+}
+
+// Register registers one handler for every task type on mux.
+func Register(mux *asynq.ServeMux, deps Deps) {
+	h := NewHandler(deps)
+	for _, typ := range tasks.Types {
+		mux.Handle(typ, h)
+	}
+}
+
+// Handler executes tasks of all five types.
+type Handler struct {
+	deps Deps
+}
+
+// NewHandler returns a handler for all five task types.
+func NewHandler(deps Deps) *Handler {
+	if deps.LeaseWait <= 0 {
+		deps.LeaseWait = 2 * time.Second
+	}
+	return &Handler{deps: deps}
+}
+
+// attempt describes the task being processed, from asynq's context.
+type attempt struct {
+	key, queue string
+	retried    int
+	last       bool // the retry budget is spent after this attempt
+	task       *asynq.Task
+	log        zerolog.Logger
+}
+
+// ProcessTask implements asynq.Handler. It returns nil when the task is
+// done (succeeded, already done, or found succeeded in the ledger); a
+// SkipRetry-wrapped error after dead-lettering it; a *retry.Deferral when
+// it must wait without failing; any other error to be retried.
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	a := attempt{task: t}
+	a.key, _ = asynq.GetTaskID(ctx)
+	a.queue, _ = asynq.GetQueueName(ctx)
+	a.retried, _ = asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	a.last = a.retried >= maxRetry
+	a.log = h.deps.Logger.With().Str("task_id", a.key).Str("type", t.Type()).
+		Int("attempt", a.retried+1).Str("key", a.key).Logger()
+
+	op, err := tasks.Decode(t.Type(), t.Payload())
+	if err != nil {
+		return h.deadLetter(ctx, a, nil, tasks.Result{Reason: tasks.ReasonInvalidPayload, ErrorMsg: err.Error(), Attempts: a.retried + 1})
+	}
+	o := operations[t.Type()] // Decode knows only the task types operations has
+	group := tasks.GroupOf(t.Type())
+
+	if err := h.pace(ctx, a, group); err != nil {
+		return err
+	}
+	prev, lease, err := h.begin(ctx, a)
+	if err != nil {
+		return err
+	}
+	if prev.State == ledger.Succeeded {
+		// An earlier delivery took effect; complete without calling
+		// upstream, leaving the result that delivery recorded.
+		if err := h.deps.Ledger.Release(ctx, lease); err != nil {
+			a.log.Warn().Err(err).Msg("release lease")
+		}
+		r, err := tasks.ParseCompact(prev.Result, prev.Attempts)
+		if err != nil {
+			a.log.Warn().Err(err).Msg("ledger result unreadable")
+			r = tasks.Result{Outcome: tasks.OutcomeSucceeded, Attempts: prev.Attempts}
+		}
+		// The delivery that succeeded wrote the full result (with its
+		// request ID) into this task already, unless this is another
+		// task with the same key: keep the full one.
+		if err := h.deps.Ledger.SetIfAbsent(ctx, ledger.HashField{Key: asynqdb.TaskKey(a.queue, a.key), Field: asynqdb.ResultField, Value: r.JSON()}); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+		h.deps.Metrics.Task(t.Type(), "ledger_hit")
+		a.log.Info().Str("outcome", "ledger_hit").Msg("already succeeded; upstream not called")
+		return nil
+	}
+	attempts := prev.Attempts + 1
+	maybeReached := prev.State == ledger.Started
+	// Hold the key for as long as the attempt runs, however long that is.
+	stopKeepAlive := h.deps.Ledger.KeepAlive(ctx, lease)
+	defer stopKeepAlive()
+
+	ans, callErr := o.call(ctx, h.deps.API, op)
+	class := retry.Classify(callErr)
+	ae := asAPIError(callErr)
+
+	// What follows records the outcome; it must happen even when asynq has
+	// cancelled the attempt (shutdown), or the key stays leased for the
+	// lease's whole lifetime.
+	cancelled := ctx.Err() != nil
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+
+	switch {
+	case cancelled && class != retry.Success:
+		// asynq stopped the attempt (shutdown or task timeout) and puts the
+		// task back itself; it is not the task's failure and never a dead
+		// letter, even on the last attempt. The upstream call may have
+		// gone through: the entry stays "started".
+		if err := h.deps.Ledger.Release(ctx, lease); err != nil {
+			a.log.Warn().Err(err).Msg("release lease")
+		}
+		h.deps.Metrics.Task(t.Type(), "interrupted")
+		a.log.Info().Err(callErr).Msg("attempt interrupted; asynq requeues the task")
+		return callErr
+	case class == retry.Success:
+		return h.complete(ctx, a, lease, tasks.Result{Outcome: tasks.OutcomeSucceeded, Status: ans.resp.Status,
+			RequestID: ans.resp.RequestID, Attempts: attempts, AppState: ans.appState})
+	case ae != nil && o.alreadyDone(ae) && maybeReached:
+		return h.complete(ctx, a, lease, tasks.Result{Outcome: tasks.OutcomeAlreadyDone, Status: ae.Status,
+			ErrorCode: ae.Code, RequestID: ae.RequestID, Attempts: attempts})
+	case class == retry.Transient:
+		if h.deps.Limiter != nil && retry.IsThrottle(callErr) {
+			h.deps.Limiter.Throttled(ctx, group, retry.RetryAfter(callErr))
+		}
+		if a.last {
+			return h.deadLetter(ctx, a, lease, failure(tasks.ReasonRetriesExhausted, callErr, attempts))
+		}
+		if err := h.deps.Ledger.Release(ctx, lease); err != nil {
+			a.log.Warn().Err(err).Msg("release lease")
+		}
+		h.deps.Metrics.Task(t.Type(), "retry")
+		a.log.Info().Err(callErr).Str("request_id", requestID(ae)).Msg("transient failure; will retry")
+		return callErr
+	case class == retry.Auth:
+		return h.deadLetter(ctx, a, lease, failure(tasks.ReasonAuth, callErr, attempts))
+	default:
+		return h.deadLetter(ctx, a, lease, failure(tasks.ReasonHTTP4xx, callErr, attempts))
+	}
+}

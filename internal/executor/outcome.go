@@ -1,0 +1,110 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/asynqdb"
+	"github.com/meetops/meetops/internal/deadletter"
+	"github.com/meetops/meetops/internal/ledger"
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// complete records success in the ledger and the task result, in one
+// round trip: the ledger writes the result into the asynq task's hash
+// itself, where asynq's ResultWriter would have put it.
+func (h *Handler) complete(ctx context.Context, a attempt, lease *ledger.Lease, r tasks.Result) error {
+	res := r.JSON()
+	if err := h.deps.Ledger.Succeed(ctx, lease, r.Compact(), ledger.HashField{Key: asynqdb.TaskKey(a.queue, a.key), Field: asynqdb.ResultField, Value: res}); err != nil {
+		// The operation took effect but the ledger did not hear it: the
+		// retry will meet the "already done" answer and complete then.
+		return fmt.Errorf("record success: %w", err)
+	}
+	h.deps.Metrics.Task(a.task.Type(), r.Outcome)
+	a.log.Info().Str("outcome", r.Outcome).Int("status", r.Status).Str("request_id", r.RequestID).Msg("task done")
+	return nil
+}
+
+// failure builds a dead-letter result from an upstream error.
+func failure(reason string, err error, attempts int) tasks.Result {
+	r := tasks.Result{Reason: reason, Attempts: attempts, ErrorMsg: err.Error()}
+	if ae := asAPIError(err); ae != nil {
+		r.Status, r.ErrorCode, r.RequestID = ae.Status, ae.Code, ae.RequestID
+		if ae.Message != "" {
+			r.ErrorMsg = ae.Message
+		}
+	}
+	return r
+}
+
+// deadLetter records a permanent failure everywhere a dead letter must be
+// seen: the task result, meetops' dead-letter store, the ledger, a warn log
+// line and the metric. It returns an error wrapping asynq.SkipRetry so asynq
+// archives the task at once.
+func (h *Handler) deadLetter(ctx context.Context, a attempt, lease *ledger.Lease, r tasks.Result) error {
+	r.Outcome = tasks.OutcomeDeadLetter
+	res := r.JSON()
+	if _, err := a.task.ResultWriter().Write(res); err != nil {
+		a.log.Warn().Err(err).Msg("write dead-letter result")
+	}
+	rec := deadletter.Record{Key: a.key, Type: a.task.Type(), Queue: a.queue, Reason: r.Reason,
+		Payload: validJSON(a.task.Payload()), Result: res, DeadAt: time.Now()}
+	if err := h.deps.DeadLetters.Add(ctx, rec); err != nil {
+		// Without the durable record the dead letter could be lost to
+		// asynq's archive cap: retry instead (the outcome is definitive and
+		// will be met again), unless the budget is spent anyway.
+		if lease != nil {
+			_ = h.deps.Ledger.Release(ctx, lease)
+		}
+		return fmt.Errorf("store dead letter: %w", err)
+	}
+	if lease != nil {
+		var err error
+		if r.Reason == tasks.ReasonRetriesExhausted {
+			err = h.deps.Ledger.Release(ctx, lease) // may have reached upstream: keep "started"
+		} else {
+			err = h.deps.Ledger.Fail(ctx, lease)
+		}
+		if err != nil {
+			a.log.Warn().Err(err).Msg("record dead letter in ledger")
+		}
+	}
+	h.deps.Metrics.Task(a.task.Type(), tasks.OutcomeDeadLetter)
+	h.deps.Metrics.DeadLetter(a.task.Type(), r.Reason)
+	a.log.Warn().Str("outcome", tasks.OutcomeDeadLetter).Str("reason", r.Reason).Int("status", r.Status).
+		Str("error_code", r.ErrorCode).Str("error_msg", r.ErrorMsg).Str("request_id", r.RequestID).
+		Msg("dead-lettered")
+	return fmt.Errorf("dead letter (%s): %s: %w", r.Reason, r.ErrorMsg, asynq.SkipRetry)
+}
+
+// validJSON returns payload as a JSON value, or as a JSON string when it is
+// not valid JSON (an invalid payload must still be stored and shown).
+func validJSON(payload []byte) []byte {
+	if len(payload) > 0 && json.Valid(payload) {
+		return payload
+	}
+	b, _ := json.Marshal(string(payload))
+	return b
+}
+
+func requestID(ae *apiclient.Error) string {
+	if ae == nil {
+		return ""
+	}
+	return ae.RequestID
+}
+
+// asAPIError returns err's *apiclient.Error, or nil.
+func asAPIError(err error) *apiclient.Error {
+	var ae *apiclient.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/meetops/meetops/internal/ledger"
+	"github.com/meetops/meetops/internal/retry"
+)
+
+// pace waits for the group's rate limit. A short wait happens in place; a
+// long one becomes a Deferral, which asynq reschedules without spending a
+// retry. On the last attempt asynq would archive a deferred task, so there
+// it always waits in place.
+func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
+	if h.deps.Limiter == nil {
+		return nil
+	}
+	for {
+		wait, err := h.deps.Limiter.Allow(ctx, group)
+		if err != nil {
+			return fmt.Errorf("rate limit %s: %w", group, err)
+		}
+		if wait <= 0 {
+			return nil
+		}
+		if wait > maxInlineWait && !a.last {
+			h.deps.Metrics.Task(a.task.Type(), "deferred")
+			return &retry.Deferral{After: wait, Reason: "ratelimit"}
+		}
+		// Jitter, so the tasks waiting for the same slot do not all ask
+		// again at the same instant.
+		if err := sleep(ctx, wait+time.Duration(rand.Int64N(int64(wait)/5+1))); err != nil {
+			return err
+		}
+	}
+}
+
+// settleTimeout bounds the Redis bookkeeping that ends an attempt.
+const settleTimeout = 5 * time.Second
+
+// maxInlineWait is the longest rate-limit wait spent holding a worker slot.
+const maxInlineWait = time.Second
+
+// begin takes the key's lease, waiting in place on the last attempt and
+// deferring otherwise.
+func (h *Handler) begin(ctx context.Context, a attempt) (ledger.Entry, *ledger.Lease, error) {
+	for {
+		prev, lease, err := h.deps.Ledger.Begin(ctx, a.key)
+		if !errors.Is(err, ledger.ErrLeaseHeld) {
+			return prev, lease, err
+		}
+		if !a.last {
+			h.deps.Metrics.Task(a.task.Type(), "deferred")
+			return ledger.Entry{}, nil, &retry.Deferral{After: h.deps.LeaseWait, Reason: "lease"}
+		}
+		if err := sleep(ctx, h.deps.LeaseWait); err != nil {
+			return ledger.Entry{}, nil, err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
