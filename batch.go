@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/meetops/meetops/internal/fastenqueue"
+	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -41,11 +41,11 @@ type BatchResult struct {
 func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult {
 	out := make([]BatchResult, len(reqs))
 	prepared := make([]tasks.Prepared, 0, len(reqs))
-	batch := make([]fastenqueue.Task, 0, len(reqs))
+	batch := make([]asynqdb.Task, 0, len(reqs))
 	index := make([]int, 0, len(reqs)) // the request of each batch entry
 	now := time.Now()
 	for i, r := range reqs {
-		p, to, err := prepare(r.Op, c.window, r.Opts)
+		p, err := prepare(r.Op, c.window, r.Opts)
 		if err != nil {
 			out[i].Err = err
 			continue
@@ -56,7 +56,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult
 			continue
 		}
 		prepared = append(prepared, p)
-		batch = append(batch, taskOf(p, to, now))
+		batch = append(batch, taskOf(p, now))
 		index = append(index, i)
 	}
 	if len(batch) == 0 {
@@ -69,7 +69,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult
 			res.Info.State = StatePending
 		case err == nil:
 			res.Info.State = StateScheduled
-		case errors.Is(err, fastenqueue.ErrConflict):
+		case errors.Is(err, asynqdb.ErrConflict):
 			res.Info, res.Err = c.conflict(ctx, p, true)
 		default:
 			res.Err = fmt.Errorf("enqueue %s: %w", p.Key, err)
@@ -79,43 +79,27 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult
 	return out
 }
 
-// taskOf returns the asynq task that Enqueue writes for p, prepared from
-// the options to at now, as fastenqueue writes it. The defaults are
-// tasks.Prepare's, which built p.Task; the tests compare the bytes that
-// Enqueue and EnqueueBatch store.
-func taskOf(p tasks.Prepared, to tasks.TaskOptions, now time.Time) fastenqueue.Task {
-	retry := to.MaxRetry
-	switch {
-	case retry == 0:
-		retry = tasks.DefaultMaxRetry
-	case retry < 0:
-		retry = 0
-	}
-	retention := to.DedupWindow
-	if retention <= 0 {
-		retention = tasks.DefaultDedupWindow
-	}
-	timeout := to.Timeout
-	if timeout <= 0 {
-		timeout = tasks.DefaultTimeout
-	}
-	t := fastenqueue.Task{
+// taskOf returns the asynq task that Enqueue writes for p at now, as
+// asynqdb writes it (the tests compare the bytes Enqueue and EnqueueBatch
+// store).
+func taskOf(p tasks.Prepared, now time.Time) asynqdb.Task {
+	t := asynqdb.Task{
 		ID:        p.Key,
 		Type:      p.Task.Type(),
 		Payload:   p.Payload,
 		Queue:     p.Queue,
-		Retry:     retry,
-		Timeout:   timeout,
-		Retention: retention,
+		Retry:     p.MaxRetry,
+		Timeout:   p.Timeout,
+		Retention: p.Retention,
 	}
-	if to.ProcessAt.After(now) { // as asynq decides between schedule and enqueue
-		t.ProcessAt = to.ProcessAt
+	if p.ProcessAt.After(now) { // as asynq decides between schedule and enqueue
+		t.ProcessAt = p.ProcessAt
 	}
 	return t
 }
 
 // pipelinable reports whether asynq would accept p's task ID and queue,
-// which fastenqueue does not check: a blank one, or invalid UTF-8 (which
+// which asynqdb does not check: a blank one, or invalid UTF-8 (which
 // protobuf refuses to encode), takes Enqueue's path to get asynq's own
 // error. tasks.Prepare rules both out today.
 func pipelinable(p tasks.Prepared) bool {

@@ -10,7 +10,6 @@
 package meetops
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -18,8 +17,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/deadletter"
-	"github.com/meetops/meetops/internal/fastenqueue"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/tasks"
 )
@@ -30,12 +29,15 @@ type Client struct {
 	rdb       redis.UniversalClient
 	ownsRedis bool
 	redisOpts *redis.Options // set by NewClient
-	queue     *asynq.Client
-	batch     *fastenqueue.Writer
-	inspect   *asynq.Inspector
-	dead      *deadletter.Store
-	ledger    *ledger.Ledger
-	window    time.Duration
+	// dialTimeout is the connection timeout Ping reports when its context
+	// has no deadline.
+	dialTimeout time.Duration
+	queue       *asynq.Client
+	batch       *asynqdb.Writer
+	inspect     *asynq.Inspector
+	dead        *deadletter.Store
+	ledger      *ledger.Ledger
+	window      time.Duration
 }
 
 // NewClient returns a client for the Redis at redisURL
@@ -55,6 +57,10 @@ func NewClient(redisURL string, opts ...ClientOption) (*Client, error) {
 	c := newClient(redis.NewClient(ro), cfg)
 	c.ownsRedis = true
 	c.redisOpts = ro
+	c.dialTimeout = ro.DialTimeout
+	if c.dialTimeout == 0 {
+		c.dialTimeout = 5 * time.Second // go-redis' default
+	}
 	return c, nil
 }
 
@@ -79,31 +85,12 @@ func newClient(rdb redis.UniversalClient, cfg clientConfig) *Client {
 	return &Client{
 		rdb:     rdb,
 		queue:   asynq.NewClientFromRedisClient(rdb),
-		batch:   fastenqueue.New(rdb),
+		batch:   asynqdb.New(rdb),
 		inspect: asynq.NewInspectorFromRedisClient(rdb),
 		dead:    deadletter.New(rdb, deadletter.Options{}),
 		ledger:  ledger.New(rdb, ledger.Options{}),
 		window:  cfg.dedupWindow,
 	}
-}
-
-// Ping checks that Redis answers, within ctx. For a client made by
-// NewClient it tries once, on a connection of its own, so that its error
-// is the cause (connection refused, wrong password, a TLS mismatch) rather
-// than the deadline that go-redis' retries would run into.
-func (c *Client) Ping(ctx context.Context) error {
-	rdb := c.rdb
-	if c.redisOpts != nil {
-		o := *c.redisOpts
-		o.MaxRetries, o.DialerRetries, o.PoolSize = -1, 1, 1
-		once := redis.NewClient(&o)
-		defer once.Close()
-		rdb = once
-	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("ping redis: %w", err)
-	}
-	return nil
 }
 
 // Close releases the client's connections (but not those of a go-redis

@@ -22,7 +22,7 @@ import (
 // operations and options return errors matching ErrInvalid (each a
 // *FieldError naming the field, joined when several are wrong).
 func (c *Client) Enqueue(ctx context.Context, op Op, opts ...Option) (Info, error) {
-	p, _, err := prepare(op, c.window, opts)
+	p, err := prepare(op, c.window, opts)
 	if err != nil {
 		return Info{}, err
 	}
@@ -32,15 +32,14 @@ func (c *Client) Enqueue(ctx context.Context, op Op, opts ...Option) (Info, erro
 // Validate checks op and opts as Enqueue does, without Redis: nil means
 // Enqueue will accept them.
 func Validate(op Op, opts ...Option) error {
-	_, _, err := prepare(op, 0, opts)
+	_, err := prepare(op, 0, opts)
 	return err
 }
 
-// prepare validates op and opts and builds the task; it also returns the
-// options as given, from which EnqueueBatch writes the same task.
-func prepare(op Op, window time.Duration, opts []Option) (tasks.Prepared, tasks.TaskOptions, error) {
+// prepare validates op and opts and builds the task.
+func prepare(op Op, window time.Duration, opts []Option) (tasks.Prepared, error) {
 	if op == nil {
-		return tasks.Prepared{}, tasks.TaskOptions{}, &FieldError{Field: "op", Msg: "no operation given"}
+		return tasks.Prepared{}, &FieldError{Field: "op", Msg: "no operation given"}
 	}
 	to := tasks.TaskOptions{DedupWindow: window}
 	var errs []error
@@ -50,10 +49,9 @@ func prepare(op Op, window time.Duration, opts []Option) (tasks.Prepared, tasks.
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return tasks.Prepared{}, to, err
+		return tasks.Prepared{}, err
 	}
-	p, err := tasks.Prepare(op, to)
-	return p, to, err
+	return tasks.Prepare(op, to)
 }
 
 // enqueue puts p into its queue under its key, or reports the task that

@@ -113,17 +113,25 @@ func (c Config) meetingMode() meetingMode {
 // field is a Config field's name and value, for validation messages.
 type field struct{ name, value string }
 
-// validate reports every problem with c, one error per problem. Each mode
-// is all or nothing, whether or not it is the one chosen: its selector
-// (RTCAK, IAMUser, MeetingAppID, MeetingAccount) needs the mode's other
-// fields, and those fields (endpoints aside) are an error without it.
-func (c Config) validate() error {
+// Validate reports every problem with c, one error per problem (joined),
+// the way New does. Each message names the fields it is about through
+// name, which maps a Config field name ("RTCSK") to what the caller calls
+// it (the worker passes its environment variables, "RTC_SK"); a nil name
+// keeps the field names. The messages carry no "apiclient:" prefix.
+//
+// Each mode is all or nothing, whether or not it is the one chosen: its
+// selector (RTCAK, IAMUser, MeetingAppID, MeetingAccount) needs the mode's
+// other fields, and those fields (endpoints aside) are an error without it.
+func (c Config) Validate(name func(field string) string) error {
+	if name == nil {
+		name = func(f string) string { return f }
+	}
 	var problems []error
 	mode := func(selector field, desc string, required, optional []field) {
 		if selector.value == "" {
 			for _, f := range slices.Concat(required, optional) {
 				if f.value != "" && !strings.HasSuffix(f.name, "Endpoint") {
-					problems = append(problems, fmt.Errorf("apiclient: %s is set but %s is not", f.name, selector.name))
+					problems = append(problems, fmt.Errorf("%s is set but %s is not", name(f.name), name(selector.name)))
 				}
 			}
 			return
@@ -131,11 +139,11 @@ func (c Config) validate() error {
 		var missing []string
 		for _, f := range required {
 			if f.value == "" {
-				missing = append(missing, f.name)
+				missing = append(missing, name(f.name))
 			}
 		}
 		if len(missing) > 0 {
-			problems = append(problems, fmt.Errorf("apiclient: %s (%s set) also needs %s", desc, selector.name, strings.Join(missing, ", ")))
+			problems = append(problems, fmt.Errorf("%s (%s set) also needs %s", desc, name(selector.name), strings.Join(missing, ", ")))
 		}
 	}
 	mode(field{"RTCAK", c.RTCAK}, "RTC AK/SK mode",
@@ -151,13 +159,27 @@ func (c Config) validate() error {
 			continue
 		}
 		if _, err := parseEndpoint(f.value); err != nil {
-			problems = append(problems, fmt.Errorf("apiclient: %s: %w", f.name, err))
+			problems = append(problems, fmt.Errorf("%s: %w", name(f.name), err))
 		}
 	}
 	if c.Timeout < 0 {
-		problems = append(problems, fmt.Errorf("apiclient: Timeout must not be negative, got %s", c.Timeout))
+		problems = append(problems, fmt.Errorf("%s must not be negative, got %s", name("Timeout"), c.Timeout))
 	}
 	return errors.Join(problems...)
+}
+
+// validate is Validate as New reports it: Config field names, each line
+// prefixed "apiclient: ".
+func (c Config) validate() error {
+	err := c.Validate(nil)
+	if err == nil {
+		return nil
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = "apiclient: " + l
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // withDefaults returns c with its zero values replaced by the defaults.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/cloudsim"
 	"github.com/meetops/meetops/internal/tasks"
 )
@@ -88,7 +89,7 @@ func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
 	if err := e.insp.UnpauseQueue(queue); err != nil {
 		return r, err
 	}
-	pendingKey, activeKey := "asynq:{"+queue+"}:pending", "asynq:{"+queue+"}:active"
+	pendingKey, activeKey := asynqdb.PendingKey(queue), asynqdb.ActiveKey(queue)
 	deadline := start.Add(5 * time.Minute)
 	for {
 		pipe := e.rdb.Pipeline()
@@ -107,7 +108,7 @@ func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
 	r.elapsed = time.Since(start)
 	r.workerCPU, r.redisCPU = p.cpuSeconds()-cpu0, e.redisCPU(ctx)-rcpu0
 	r.peakRSS = p.peakRSS()
-	r.completed = e.sim.Stats().EffectsOf("dismiss")
+	r.completed = e.sim.Stats().EffectsOf(cloudsim.OpDismiss)
 	if r.completed != n {
 		return r, fmt.Errorf("%s: %d of %d rooms dismissed", role, r.completed, n)
 	}

@@ -61,9 +61,9 @@ func (e *env) startLatency(ctx context.Context, rate int, dur time.Duration) ([]
 			}
 		}
 		deadline := time.Now().Add(time.Minute)
-		for e.sim.Stats().EffectsOf("dismiss") < n {
+		for e.sim.Stats().EffectsOf(cloudsim.OpDismiss) < n {
 			if time.Now().After(deadline) {
-				return res, fmt.Errorf("only %d of %d started", e.sim.Stats().EffectsOf("dismiss"), n)
+				return res, fmt.Errorf("only %d of %d started", e.sim.Stats().EffectsOf(cloudsim.OpDismiss), n)
 			}
 			time.Sleep(10 * time.Millisecond) // polling interval
 		}

@@ -11,7 +11,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/meetops/meetops/internal/apiclient"
 )
+
+// validAPI is a complete upstream configuration (AK/SK and App ID).
+var validAPI = apiclient.Config{RTCAK: "AK", RTCSK: "SK", RTCProjectID: "p", MeetingAppID: "id", MeetingAppKey: "key"}
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
@@ -29,7 +34,7 @@ func TestLoadEnvFlagsAndSecretFiles(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "redis://flag:6379/2", c.RedisURL, "flags override the environment")
 	require.Equal(t, 9, c.Concurrency)
-	require.Equal(t, "sk-from-file", c.RTCSK, "a secret comes from NAME_FILE, trailing newline trimmed")
+	require.Equal(t, "sk-from-file", c.API.RTCSK, "a secret comes from NAME_FILE, trailing newline trimmed")
 	require.Equal(t, map[string]int{"critical": 6, "default": 3, "low": 1}, c.Queues)
 	require.Equal(t, 2*time.Hour, c.DedupWindow)
 	require.Equal(t, "10/s", c.RateLimits["rtc_rooms"])
@@ -64,7 +69,7 @@ func TestLoadUsageErrors(t *testing.T) {
 func TestValidateNamesEachProblem(t *testing.T) {
 	t.Parallel()
 	c := Config{
-		RTCAK: "AK", MeetingAccount: "acc", RedisURL: "http://not-redis",
+		API: apiclient.Config{RTCAK: "AK", MeetingAccount: "acc"}, RedisURL: "http://not-redis",
 		LogFormat: "xml", DashboardUser: "admin", RateLimits: map[string]string{"rtc_apps": "1/d"},
 	}.WithDefaults()
 	err := c.Validate()
@@ -72,7 +77,7 @@ func TestValidateNamesEachProblem(t *testing.T) {
 	for _, want := range []string{"REDIS_URL", "RTC_SK", "MEETING_PASSWORD", "LOG_FORMAT", "DASHBOARD_PASSWORD", "RATELIMIT_RTC_APPS"} {
 		require.Contains(t, err.Error(), want)
 	}
-	c = Config{RTCAK: "AK", RTCSK: "SK", RTCProjectID: "p", MeetingAppID: "id", MeetingAppKey: "key"}.WithDefaults()
+	c = Config{API: validAPI}.WithDefaults()
 	require.NoError(t, c.Validate())
 	require.Equal(t, 50, c.Concurrency)
 	require.Equal(t, "127.0.0.1:8080", c.HTTPAddr)
@@ -82,7 +87,7 @@ func TestValidateNamesEachProblem(t *testing.T) {
 
 func TestRedactURLError(t *testing.T) {
 	t.Parallel()
-	c := Config{RedisURL: "rediss://user:hunter2@host:bad/0", RTCAK: "AK", RTCSK: "SK", RTCProjectID: "p", MeetingAppID: "id", MeetingAppKey: "key"}.WithDefaults()
+	c := Config{RedisURL: "rediss://user:hunter2@host:bad/0", API: validAPI}.WithDefaults()
 	err := c.Validate()
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "hunter2")

@@ -10,7 +10,9 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/cloudsim"
+	"github.com/meetops/meetops/internal/tasks"
 )
 
 // devRateLimit is the dev mode's limit for every group not configured
@@ -67,15 +69,16 @@ func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
 	}()
 
 	creds := cloudsim.DemoCredentials()
-	cfg.RTCEndpoint, cfg.IAMEndpoint, cfg.MeetingEndpoint = d.SimURL, d.SimURL, d.SimURL
-	cfg.RTCAK, cfg.RTCSK, cfg.RTCProjectID = creds.AK, creds.SK, creds.ProjectID
-	cfg.IAMUser, cfg.IAMPassword, cfg.IAMDomain, cfg.IAMProjectID = "", "", "", ""
-	cfg.MeetingAppID, cfg.MeetingAppKey, cfg.MeetingUserID, cfg.MeetingCorpID = creds.AppID, creds.AppKey, creds.UserID, creds.CorpID
-	cfg.MeetingAccount, cfg.MeetingPassword = "", ""
+	cfg.API = apiclient.Config{
+		RTCEndpoint: d.SimURL, IAMEndpoint: d.SimURL, MeetingEndpoint: d.SimURL,
+		RTCAK: creds.AK, RTCSK: creds.SK, RTCProjectID: creds.ProjectID,
+		MeetingAppID: creds.AppID, MeetingAppKey: creds.AppKey, MeetingUserID: creds.UserID, MeetingCorpID: creds.CorpID,
+		Timeout: cfg.API.Timeout,
+	}
 	if cfg.RateLimits == nil {
 		cfg.RateLimits = map[string]string{}
 	}
-	for _, g := range []string{"rtc_rooms", "rtc_apps", "meeting_mgmt", "meeting_control", "meeting_vmr"} {
+	for _, g := range tasks.Groups {
 		if _, ok := cfg.RateLimits[g]; !ok {
 			cfg.RateLimits[g] = devRateLimit
 		}

@@ -25,7 +25,7 @@ func setup(t *testing.T, change func(*Config)) *testBundle {
 	t.Helper()
 	cfg := Config{
 		RedisURL: redistest.URL(t), HTTPAddr: "127.0.0.1:0",
-		RTCAK: "AK", RTCSK: "SK", RTCProjectID: "p", MeetingAppID: "id", MeetingAppKey: "key",
+		API:             validAPI,
 		ShutdownTimeout: time.Second,
 	}
 	if change != nil {

@@ -1,4 +1,4 @@
-package fastenqueue
+package asynqdb
 
 import (
 	"context"
@@ -72,9 +72,9 @@ func (w *Writer) Write(ctx context.Context, ts []Task) []error {
 		msg := buf[start:len(buf):len(buf)]
 		call := len(args)
 		if t.ProcessAt.IsZero() {
-			args = append(args, argEvalSHA, argEnqueue, argTwoKeys, keys.prefix+"t:"+t.ID, keys.pending, msg, t.ID, now)
+			args = append(args, argEvalSHA, argEnqueue, argTwoKeys, TaskKey(t.Queue, t.ID), keys.pending, msg, t.ID, now)
 		} else {
-			args = append(args, argEvalSHA, argSchedule, argTwoKeys, keys.prefix+"t:"+t.ID, keys.scheduled, msg, t.ProcessAt.Unix(), t.ID)
+			args = append(args, argEvalSHA, argSchedule, argTwoKeys, TaskKey(t.Queue, t.ID), keys.scheduled, msg, t.ProcessAt.Unix(), t.ID)
 		}
 		cmds[i] = pipe.Do(ctx, args[call:len(args):len(args)]...)
 	}
@@ -94,17 +94,17 @@ func (w *Writer) Write(ctx context.Context, ts []Task) []error {
 // queueKeys are the keys of the queue of the task at hand.
 type queueKeys struct {
 	queue              string
-	prefix             string
+	set                bool
 	pending, scheduled any
 }
 
 // of makes k the keys of queue.
 func (k *queueKeys) of(queue string) {
-	if k.prefix != "" && k.queue == queue {
+	if k.set && k.queue == queue {
 		return
 	}
-	k.queue, k.prefix = queue, queuePrefix(queue)
-	k.pending, k.scheduled = k.prefix+"pending", k.prefix+"scheduled"
+	k.queue, k.set = queue, true
+	k.pending, k.scheduled = PendingKey(queue), ScheduledKey(queue)
 }
 
 // retryUncached sends again, as EVAL with the script's source, the calls
@@ -163,8 +163,8 @@ func (w *Writer) publish(ctx context.Context, ts []Task, errs []error) {
 	if len(queues) == 0 {
 		return
 	}
-	if err := w.rdb.SAdd(ctx, allQueues, queues...).Err(); err != nil {
-		err = fmt.Errorf("add the queue to %s: %w", allQueues, err)
+	if err := w.rdb.SAdd(ctx, QueuesKey, queues...).Err(); err != nil {
+		err = fmt.Errorf("add the queue to %s: %w", QueuesKey, err)
 		for i := range ts {
 			if _, ok := w.published.Load(ts[i].Queue); !ok {
 				errs[i] = err

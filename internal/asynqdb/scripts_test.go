@@ -1,4 +1,4 @@
-package fastenqueue
+package asynqdb
 
 import (
 	"context"

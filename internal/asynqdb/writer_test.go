@@ -1,4 +1,4 @@
-package fastenqueue_test
+package asynqdb_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meetops/meetops/internal/fastenqueue"
+	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/redistest"
 )
 
@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 
 // asynqOptions are the asynq options that make asynq's Client.Enqueue
 // write t.
-func asynqOptions(t fastenqueue.Task) []asynq.Option {
+func asynqOptions(t asynqdb.Task) []asynq.Option {
 	opts := []asynq.Option{asynq.TaskID(t.ID), asynq.Queue(t.Queue), asynq.MaxRetry(t.Retry), asynq.Retention(t.Retention)}
 	if t.Timeout != 0 {
 		opts = append(opts, asynq.Timeout(t.Timeout))
@@ -75,7 +75,7 @@ func dump(t *testing.T, rdb *redis.Client) map[string]any {
 func TestWriteStoresWhatAsynqStores(t *testing.T) {
 	t.Parallel()
 	at := time.Now().Add(time.Hour).Truncate(time.Second)
-	ts := []fastenqueue.Task{
+	ts := []asynqdb.Task{
 		{ID: "dismiss:0123456789abcdef0123456789abcdef", Type: "rtc:room:dismiss", Payload: []byte(`{"app_id":"a","room_id":"r"}`),
 			Queue: "default", Retry: 12, Timeout: 5 * time.Minute, Retention: 24 * time.Hour},
 		{ID: "k-2", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"b"}`), Queue: "critical", Retry: 0, Timeout: 90500 * time.Millisecond, Retention: time.Hour},
@@ -93,7 +93,7 @@ func TestWriteStoresWhatAsynqStores(t *testing.T) {
 		_, err := c.EnqueueContext(ctx, asynq.NewTask(task.Type, task.Payload, asynqOptions(task)...))
 		require.NoError(t, err, task.ID)
 	}
-	for i, err := range fastenqueue.New(viaWriter).Write(ctx, ts) {
+	for i, err := range asynqdb.New(viaWriter).Write(ctx, ts) {
 		require.NoError(t, err, ts[i].ID)
 	}
 	want := dump(t, viaAsynq)
@@ -107,11 +107,11 @@ func TestWrittenTasksReadBackByAsynq(t *testing.T) {
 	ctx := context.Background()
 	rdb := redistest.Client(t)
 	at := time.Now().Add(time.Hour).Truncate(time.Second)
-	ts := []fastenqueue.Task{
+	ts := []asynqdb.Task{
 		{ID: "a", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"a"}`), Queue: "default", Retry: 12, Timeout: 5 * time.Minute, Retention: 24 * time.Hour},
 		{ID: "b", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"b"}`), Queue: "default", Retry: 4, Timeout: time.Minute, Retention: time.Hour, ProcessAt: at},
 	}
-	for _, err := range fastenqueue.New(rdb).Write(ctx, ts) {
+	for _, err := range asynqdb.New(rdb).Write(ctx, ts) {
 		require.NoError(t, err)
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
@@ -144,13 +144,13 @@ func TestWriteRefusesATakenID(t *testing.T) {
 	rdb := redistest.Client(t)
 	_, err := asynq.NewClientFromRedisClient(rdb).EnqueueContext(ctx, asynq.NewTask("x", []byte("old"), asynq.TaskID("taken")))
 	require.NoError(t, err)
-	task := func(id, payload string) fastenqueue.Task {
-		return fastenqueue.Task{ID: id, Type: "x", Payload: []byte(payload), Queue: "default", Retry: 1}
+	task := func(id, payload string) asynqdb.Task {
+		return asynqdb.Task{ID: id, Type: "x", Payload: []byte(payload), Queue: "default", Retry: 1}
 	}
-	errs := fastenqueue.New(rdb).Write(ctx, []fastenqueue.Task{task("taken", "new"), task("fresh", "1"), task("fresh", "2")})
-	require.ErrorIs(t, errs[0], fastenqueue.ErrConflict)
+	errs := asynqdb.New(rdb).Write(ctx, []asynqdb.Task{task("taken", "new"), task("fresh", "1"), task("fresh", "2")})
+	require.ErrorIs(t, errs[0], asynqdb.ErrConflict)
 	require.NoError(t, errs[1])
-	require.ErrorIs(t, errs[2], fastenqueue.ErrConflict)
+	require.ErrorIs(t, errs[2], asynqdb.ErrConflict)
 
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	old, err := insp.GetTaskInfo("default", "taken")
@@ -170,12 +170,12 @@ func TestWriteFailsEveryTaskWhenRedisIsDown(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer rdb.Close()
-	errs := fastenqueue.New(rdb).Write(context.Background(), []fastenqueue.Task{
+	errs := asynqdb.New(rdb).Write(context.Background(), []asynqdb.Task{
 		{ID: "a", Type: "x", Queue: "default"}, {ID: "b", Type: "x", Queue: "default"},
 	})
 	for _, err := range errs {
 		require.Error(t, err)
-		require.False(t, errors.Is(err, fastenqueue.ErrConflict))
+		require.False(t, errors.Is(err, asynqdb.ErrConflict))
 	}
 }
 
@@ -184,11 +184,11 @@ func TestWriteLargeBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	rdb := redistest.Client(t)
-	ts := make([]fastenqueue.Task, 2000)
+	ts := make([]asynqdb.Task, 2000)
 	for i := range ts {
-		ts[i] = fastenqueue.Task{ID: fmt.Sprintf("t-%d", i), Type: "x", Payload: []byte(fmt.Sprint(i)), Queue: "default", Retry: 1}
+		ts[i] = asynqdb.Task{ID: fmt.Sprintf("t-%d", i), Type: "x", Payload: []byte(fmt.Sprint(i)), Queue: "default", Retry: 1}
 	}
-	for _, err := range fastenqueue.New(rdb).Write(ctx, ts) {
+	for _, err := range asynqdb.New(rdb).Write(ctx, ts) {
 		require.NoError(t, err)
 	}
 	n, err := rdb.LLen(ctx, "asynq:{default}:pending").Result()

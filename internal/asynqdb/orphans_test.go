@@ -1,4 +1,4 @@
-package worker
+package asynqdb_test
 
 import (
 	"context"
@@ -9,13 +9,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/redistest"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
-
 // orphan makes a pending task look like the active task of a worker that
-// died: in asynq's active list with a lease that expired at leaseEnd.
+// died: in asynq's active list with a lease that expired at leaseEnd. It
+// spells asynq's key names itself, independently of the package, so that
+// the test fails if the package's names drift from asynq's.
 func orphan(t *testing.T, rdb *redis.Client, queue, id string, leaseEnd time.Time) {
 	t.Helper()
 	ctx := context.Background()
@@ -26,7 +27,7 @@ func orphan(t *testing.T, rdb *redis.Client, queue, id string, leaseEnd time.Tim
 	require.NoError(t, rdb.HSet(ctx, "asynq:"+tag+":t:"+id, "state", "active").Err())
 }
 
-func TestRecoverOrphansRequeuesExpiredLeasesOnly(t *testing.T) {
+func TestRequeueOrphansMovesExpiredLeasesOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	rdb := redistest.Client(t)
@@ -39,9 +40,12 @@ func TestRecoverOrphansRequeuesExpiredLeasesOnly(t *testing.T) {
 	orphan(t, rdb, "q", "dead", time.Now().Add(-10*time.Second))
 	orphan(t, rdb, "q", "alive", time.Now().Add(20*time.Second))
 
-	n, err := recoverOrphans(ctx, rdb, []string{"q", "other"}, 5*time.Second)
+	n, err := asynqdb.RequeueOrphans(ctx, rdb, "q", time.Now().Add(-5*time.Second), 3)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
+	n, err = asynqdb.RequeueOrphans(ctx, rdb, "other", time.Now(), 3)
+	require.NoError(t, err)
+	require.Zero(t, n, "a queue without tasks")
 	dead, err := insp.GetTaskInfo("q", "dead")
 	require.NoError(t, err)
 	require.Equal(t, asynq.TaskStatePending, dead.State)
@@ -69,17 +73,18 @@ func TestRecoverOrphansRequeuesExpiredLeasesOnly(t *testing.T) {
 
 // A task that kills every worker that runs it is recovered promptly a few
 // times only; then asynq's recoverer (which counts retries) takes over.
-func TestRecoverOrphansGivesUpOnAPoisonTask(t *testing.T) {
+func TestRequeueOrphansGivesUpOnAPoisonTask(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	rdb := redistest.Client(t)
 	_, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask("t", nil), asynq.TaskID("poison"), asynq.Queue("q"))
 	require.NoError(t, err)
-	for i := range maxPromptRecoveries + 2 {
+	const maxTimes = 3
+	for i := range maxTimes + 2 {
 		orphan(t, rdb, "q", "poison", time.Now().Add(-time.Minute))
-		n, err := recoverOrphans(ctx, rdb, []string{"q"}, time.Second)
+		n, err := asynqdb.RequeueOrphans(ctx, rdb, "q", time.Now().Add(-time.Second), maxTimes)
 		require.NoError(t, err)
-		if i < maxPromptRecoveries {
+		if i < maxTimes {
 			require.Equal(t, 1, n, "recovery %d", i+1)
 		} else {
 			require.Zero(t, n, "recovery %d must be left to asynq", i+1)

@@ -1,11 +1,6 @@
-package fastenqueue
+package asynqdb
 
 import "github.com/redis/go-redis/v9"
-
-// Redis keys, as asynq's internal/base names them.
-const allQueues = "asynq:queues" // SET of every queue name
-
-func queuePrefix(queue string) string { return "asynq:{" + queue + "}:" }
 
 // enqueueScript is asynq v0.26's enqueueCmd, byte for byte (so that it has
 // the same SHA1 and shares asynq's script cache entry): it refuses a task

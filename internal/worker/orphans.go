@@ -2,11 +2,12 @@ package worker
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/meetops/meetops/internal/asynqdb"
 )
 
 // Orphan recovery. asynq gives a running task a 30 s lease that its worker
@@ -28,10 +29,10 @@ import (
 // times; after that asynq's own recoverer, which counts a retry each time,
 // deals with it.
 //
-// The script works on asynq's Redis layout (asynq:{q}:lease, :active,
-// :pending, :t:<id>), which is internal to asynq (v0.26): the reliability
-// suite's worker-killed scenario measures the recovery time and fails if
-// this stops working.
+// The move itself works on asynq's private Redis layout, so it lives in
+// internal/asynqdb (RequeueOrphans) with the tests that fail when an asynq
+// upgrade changes that layout; the reliability suite's worker-killed
+// scenario measures the recovery time end to end.
 
 // Defaults for orphan recovery.
 const (
@@ -40,34 +41,13 @@ const (
 	maxPromptRecoveries    = 3
 )
 
-var recoverOrphansScript = redis.NewScript(`
-local ids = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, 1000)
-local n = 0
-for _, id in ipairs(ids) do
-  local seen = ARGV[3] .. id
-  if redis.call("INCR", seen) <= tonumber(ARGV[4]) then
-    redis.call("EXPIRE", seen, 86400)
-    if redis.call("LREM", KEYS[2], 0, id) > 0 then
-      redis.call("ZREM", KEYS[1], id)
-      redis.call("RPUSH", KEYS[3], id)
-      redis.call("HSET", ARGV[2] .. id, "state", "pending")
-      n = n + 1
-    end
-  end
-end
-return n
-`)
-
 // recoverOrphans requeues, in every queue, the tasks whose asynq lease
 // expired before now-grace. It returns how many it requeued.
 func recoverOrphans(ctx context.Context, rdb redis.UniversalClient, queues []string, grace time.Duration) (int, error) {
-	cutoff := strconv.FormatInt(time.Now().Add(-grace).Unix(), 10)
+	cutoff := time.Now().Add(-grace)
 	total := 0
 	for _, q := range queues {
-		tag := "{" + q + "}"
-		n, err := recoverOrphansScript.Run(ctx, rdb,
-			[]string{"asynq:" + tag + ":lease", "asynq:" + tag + ":active", "asynq:" + tag + ":pending"},
-			cutoff, "asynq:"+tag+":t:", "meetops:recovered:"+tag+":", maxPromptRecoveries).Int()
+		n, err := asynqdb.RequeueOrphans(ctx, rdb, q, cutoff, maxPromptRecoveries)
 		if err != nil {
 			return total, err
 		}

@@ -1,0 +1,31 @@
+package asynqdb
+
+// asynq's Redis key names (internal/base/base.go). Every key of a queue
+// carries the queue name as its hash tag, so on Redis Cluster one queue
+// lives in one slot and one script can touch all of its keys.
+
+// QueuesKey is the set of every queue name.
+const QueuesKey = "asynq:queues"
+
+// ResultField is the task hash's field holding the task result (what
+// asynq's ResultWriter writes and TaskInfo.Result reads).
+const ResultField = "result"
+
+// QueuePrefix is the prefix of every key of queue: "asynq:{queue}:".
+func QueuePrefix(queue string) string { return "asynq:{" + queue + "}:" }
+
+// TaskKey is the hash asynq keeps task id of queue in.
+func TaskKey(queue, id string) string { return QueuePrefix(queue) + "t:" + id }
+
+// PendingKey is queue's list of pending task IDs.
+func PendingKey(queue string) string { return QueuePrefix(queue) + "pending" }
+
+// ActiveKey is queue's list of active task IDs.
+func ActiveKey(queue string) string { return QueuePrefix(queue) + "active" }
+
+// LeaseKey is queue's sorted set of active task IDs by lease expiry (Unix
+// seconds).
+func LeaseKey(queue string) string { return QueuePrefix(queue) + "lease" }
+
+// ScheduledKey is queue's sorted set of scheduled task IDs by due time.
+func ScheduledKey(queue string) string { return QueuePrefix(queue) + "scheduled" }
