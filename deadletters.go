@@ -82,18 +82,18 @@ func (f DeadLetterFilter) store() (deadletter.Filter, error) {
 	return sf, errors.Join(errs...)
 }
 
-// KeyError is the failure of one key in a call that handles several;
-// such calls return the KeyErrors joined (errors.Join).
-type KeyError struct {
+// KeyResult is what became of one key in a call that handles several
+// (Requeue, Purge), in the order the keys were given.
+type KeyResult struct {
+	// Key is the dead letter's key.
 	Key string
+	// Info is the task as requeued (Requeue only), with Duplicate set when
+	// it was already back in a queue and only the dead letter was removed.
+	Info Info
+	// Err says why the key was not handled (it matches ErrNotFound,
+	// ErrInvalid…); nil when it was.
 	Err error
 }
-
-// Error implements error.
-func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *KeyError) Unwrap() error { return e.Err }
 
 // DeadLetters calls fn for every dead letter f selects, oldest first,
 // reading in pages; it stops at fn's first error and returns it.
@@ -142,7 +142,7 @@ func deadLetterOf(r deadletter.Record) DeadLetter {
 }
 
 // Requeue puts the dead letters with the given keys back to pending with a
-// fresh retry budget, and returns what it enqueued.
+// fresh retry budget, and returns one result per key, in order.
 //
 // Each is enqueued again from the stored payload under the same key and
 // queue (asynq's own "run archived task" would keep the spent retry count):
@@ -151,28 +151,25 @@ func deadLetterOf(r deadletter.Record) DeadLetter {
 // counting its "already done" answer as success), and the dead letter is
 // removed from the store. A dead letter whose task is already back in a
 // queue (requeued from the dashboard) is only removed, and reported with
-// Duplicate set. Failures are *KeyError values, joined.
-func (c *Client) Requeue(ctx context.Context, keys ...string) ([]Info, error) {
-	infos := make([]Info, 0, len(keys))
-	var errs []error
-	for _, key := range keys {
-		info, err := c.requeue(ctx, key)
-		if err != nil {
-			errs = append(errs, &KeyError{Key: key, Err: err})
-			continue
-		}
-		infos = append(infos, info)
+// Info.Duplicate set. A key that could not be requeued has Err set and its
+// dead letter stays.
+func (c *Client) Requeue(ctx context.Context, keys ...string) []KeyResult {
+	out := make([]KeyResult, len(keys))
+	for i, key := range keys {
+		out[i].Key = key
+		out[i].Info, out[i].Err = c.requeue(ctx, key)
 	}
-	return infos, errors.Join(errs...)
+	return out
 }
 
-// RequeueAll requeues every dead letter f selects, as Requeue does.
-func (c *Client) RequeueAll(ctx context.Context, f DeadLetterFilter) ([]Info, error) {
+// RequeueAll requeues every dead letter f selects, as Requeue does. The
+// error is a failure to list them (then nothing was requeued).
+func (c *Client) RequeueAll(ctx context.Context, f DeadLetterFilter) ([]KeyResult, error) {
 	keys, err := c.deadKeys(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	return c.Requeue(ctx, keys...)
+	return c.Requeue(ctx, keys...), nil
 }
 
 func (c *Client) requeue(ctx context.Context, key string) (Info, error) {
@@ -229,28 +226,25 @@ func (c *Client) requeue(ctx context.Context, key string) (Info, error) {
 }
 
 // Purge deletes the dead letters with the given keys, from meetops' store
-// and from asynq's archive, and returns how many it deleted. Unknown keys
-// are *KeyError values matching ErrNotFound, joined.
-func (c *Client) Purge(ctx context.Context, keys ...string) (int, error) {
-	n := 0
-	var errs []error
-	for _, key := range keys {
-		if err := c.purge(ctx, key); err != nil {
-			errs = append(errs, &KeyError{Key: key, Err: err})
-			continue
-		}
-		n++
+// and from asynq's archive, and returns one result per key, in order; an
+// unknown key has an Err matching ErrNotFound. Live tasks are never
+// touched.
+func (c *Client) Purge(ctx context.Context, keys ...string) []KeyResult {
+	out := make([]KeyResult, len(keys))
+	for i, key := range keys {
+		out[i] = KeyResult{Key: key, Err: c.purge(ctx, key)}
 	}
-	return n, errors.Join(errs...)
+	return out
 }
 
-// PurgeAll deletes every dead letter f selects, as Purge does.
-func (c *Client) PurgeAll(ctx context.Context, f DeadLetterFilter) (int, error) {
+// PurgeAll deletes every dead letter f selects, as Purge does. The error
+// is a failure to list them (then nothing was purged).
+func (c *Client) PurgeAll(ctx context.Context, f DeadLetterFilter) ([]KeyResult, error) {
 	keys, err := c.deadKeys(ctx, f)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return c.Purge(ctx, keys...)
+	return c.Purge(ctx, keys...), nil
 }
 
 func (c *Client) purge(ctx context.Context, key string) error {

@@ -70,9 +70,8 @@ func TestRequeueGivesAFreshRetryBudget(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.ledger.Release(b.ctx, lease)) // "started": may have reached upstream
 
-	infos, err := b.client.Requeue(b.ctx, info.Key)
-	require.NoError(t, err)
-	require.Equal(t, []meetops.Info{{Key: info.Key, Queue: "default", State: meetops.StatePending}}, infos)
+	res := b.client.Requeue(b.ctx, info.Key)
+	require.Equal(t, []meetops.KeyResult{{Key: info.Key, Info: meetops.Info{Key: info.Key, Queue: "default", State: meetops.StatePending}}}, res)
 
 	ti := b.taskInfo(t, info.Key)
 	require.Equal(t, asynq.TaskStatePending, ti.State)
@@ -94,9 +93,8 @@ func TestRequeueAfterAsynqTrimmedItsArchiveCopy(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.ledger.Fail(b.ctx, lease))
 
-	infos, err := b.client.Requeue(b.ctx, "dismiss-room-3")
-	require.NoError(t, err)
-	require.Equal(t, []meetops.Info{{Key: "dismiss-room-3", Queue: "default", State: meetops.StatePending}}, infos)
+	res := b.client.Requeue(b.ctx, "dismiss-room-3")
+	require.Equal(t, []meetops.KeyResult{{Key: "dismiss-room-3", Info: meetops.Info{Key: "dismiss-room-3", Queue: "default", State: meetops.StatePending}}}, res)
 	ti := b.taskInfo(t, "dismiss-room-3")
 	require.Equal(t, 12, ti.MaxRetry, "default budget when the archive copy is gone")
 	e, err := b.ledger.Get(b.ctx, "dismiss-room-3")
@@ -113,9 +111,13 @@ func TestRequeueAllWithFilter(t *testing.T) {
 	k2 := b.archive(t, meetops.Dismiss{AppID: "a", RoomID: "2"})
 	k3 := b.archive(t, meetops.Disable{AppID: "a"})
 
-	infos, err := b.client.RequeueAll(b.ctx, meetops.DeadLetterFilter{Op: "dismiss"})
+	res, err := b.client.RequeueAll(b.ctx, meetops.DeadLetterFilter{Op: "dismiss"})
 	require.NoError(t, err)
-	require.Len(t, infos, 2)
+	require.Len(t, res, 2)
+	for _, r := range res {
+		require.NoError(t, r.Err)
+		require.Equal(t, meetops.StatePending, r.Info.State)
+	}
 	for _, k := range []string{k1, k2} {
 		require.Equal(t, asynq.TaskStatePending, b.taskInfo(t, k).State)
 	}
@@ -132,19 +134,15 @@ func TestRequeueRefusals(t *testing.T) {
 	require.NoError(t, b.ledger.Succeed(b.ctx, lease, []byte(`{}`), ledger.HashField{}))
 	b.addDeadLetter(t, "bad-payload", meetops.Dismiss{AppID: "a", RoomID: ".."}, meetops.ReasonInvalidPayload)
 
-	infos, err := b.client.Requeue(b.ctx, succeeded, "bad-payload", "unknown")
-	require.Empty(t, infos)
-	var errs []*meetops.KeyError
-	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		var ke *meetops.KeyError
-		require.ErrorAs(t, e, &ke)
-		errs = append(errs, ke)
+	res := b.client.Requeue(b.ctx, succeeded, "bad-payload", "unknown")
+	require.Len(t, res, 3)
+	for i, key := range []string{succeeded, "bad-payload", "unknown"} {
+		require.Equal(t, key, res[i].Key, "one result per key, in order")
+		require.Zero(t, res[i].Info, "nothing requeued")
 	}
-	require.Len(t, errs, 3)
-	require.Equal(t, succeeded, errs[0].Key)
-	require.ErrorContains(t, errs[0], "already succeeded")
-	require.ErrorIs(t, errs[1], meetops.ErrInvalid)
-	require.ErrorIs(t, errs[2], meetops.ErrNotFound)
+	require.ErrorContains(t, res[0].Err, "already succeeded")
+	require.ErrorIs(t, res[1].Err, meetops.ErrInvalid)
+	require.ErrorIs(t, res[2].Err, meetops.ErrNotFound)
 	require.ElementsMatch(t, []string{succeeded, "bad-payload"}, b.listKeys(t, meetops.DeadLetterFilter{}), "refused dead letters stay")
 }
 
@@ -156,9 +154,8 @@ func TestRequeueOfATaskAlreadyBackInTheQueue(t *testing.T) {
 	key := b.archive(t, meetops.Disable{AppID: "a"})
 	require.NoError(t, b.insp.RunTask("default", key))
 
-	infos, err := b.client.Requeue(b.ctx, key)
-	require.NoError(t, err)
-	require.Equal(t, []meetops.Info{{Key: key, Queue: "default", State: meetops.StatePending, Duplicate: true}}, infos)
+	res := b.client.Requeue(b.ctx, key)
+	require.Equal(t, []meetops.KeyResult{{Key: key, Info: meetops.Info{Key: key, Queue: "default", State: meetops.StatePending, Duplicate: true}}}, res)
 	require.Empty(t, b.listKeys(t, meetops.DeadLetterFilter{}))
 }
 
@@ -171,17 +168,20 @@ func TestPurge(t *testing.T) {
 	pending, err := b.client.Enqueue(b.ctx, meetops.Disable{AppID: "c"})
 	require.NoError(t, err)
 
-	n, err := b.client.Purge(b.ctx, k1, "trimmed", pending.Key)
-	require.Equal(t, 2, n)
-	require.ErrorIs(t, err, meetops.ErrNotFound, "a pending task is not a dead letter")
+	res := b.client.Purge(b.ctx, k1, "trimmed", pending.Key)
+	require.Len(t, res, 3)
+	require.Equal(t, meetops.KeyResult{Key: k1}, res[0])
+	require.Equal(t, meetops.KeyResult{Key: "trimmed"}, res[1])
+	require.Equal(t, pending.Key, res[2].Key)
+	require.ErrorIs(t, res[2].Err, meetops.ErrNotFound, "a pending task is not a dead letter")
 	_, err = b.insp.GetTaskInfo("default", k1)
 	require.ErrorIs(t, err, asynq.ErrTaskNotFound, "the archive copy is gone too")
 	require.Equal(t, asynq.TaskStatePending, b.taskInfo(t, pending.Key).State, "purge never touches live tasks")
 	require.Equal(t, []string{k2}, b.listKeys(t, meetops.DeadLetterFilter{}))
 
-	n, err = b.client.PurgeAll(b.ctx, meetops.DeadLetterFilter{})
+	res, err = b.client.PurgeAll(b.ctx, meetops.DeadLetterFilter{})
 	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	require.Equal(t, []meetops.KeyResult{{Key: k2}}, res)
 	require.Empty(t, b.listKeys(t, meetops.DeadLetterFilter{}))
 	_, err = b.insp.GetTaskInfo("default", k2)
 	require.ErrorIs(t, err, asynq.ErrTaskNotFound)

@@ -169,7 +169,7 @@ func (a *app) connect(ctx context.Context) (*meetops.Client, error) {
 	defer cancel()
 	if err := c.Ping(pingCtx); err != nil {
 		_ = c.Close()
-		return nil, describeRedisError(a.redisURL, a.timeout, err)
+		return nil, err
 	}
 	a.client = c
 	return c, nil

@@ -126,61 +126,59 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 		defer rep.close()
 	}
 
-	// Pass 1: validate everything, report every bad line.
 	writeInvalid := rep != nil && (f.dryRun || !f.skipInvalid)
-	checked, err := a.validate(ctx, in, func(it bulk.Item) {
-		if writeInvalid {
-			rep.write(bulk.Result{Line: it.Line, Outcome: bulk.Invalid, Error: it.Reason()})
-		}
-	})
-	if err != nil {
+	var bar *progressbar.ProgressBar
+	job := bulk.Job{
+		Input: in, DryRun: f.dryRun, SkipInvalid: f.skipInvalid,
+		OnInvalid: func(it bulk.Item) {
+			fmt.Fprintf(a.stderr, "%s:%d: %s\n", in.Name, it.Line, it.Reason())
+			if writeInvalid {
+				rep.write(bulk.Result{Line: it.Line, Outcome: bulk.Invalid, Error: it.Reason()})
+			}
+		},
+		OnValidated: func(checked bulk.Summary) { bar = a.progressBar(int64(checked.Lines)) },
+		Options: bulk.Options{
+			Concurrency: f.concurrency,
+			Batch:       f.batch,
+			OnResult: func(res bulk.Result) {
+				rep.write(res)
+				if bar != nil {
+					_ = bar.Add(1)
+				}
+			},
+		},
+	}
+	done, err := job.Run(ctx, func(ctx context.Context) (bulk.Enqueuer, error) { return a.connect(ctx) })
+	if bar != nil {
+		_ = bar.Exit()
+	}
+	var ve *bulk.ValidationError
+	var he *bulk.HeaderError
+	switch {
+	case errors.As(err, &he):
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s:1: %s; nothing enqueued", in.Name, he.Msg)}
+	case errors.As(err, &ve) && errors.Is(err, context.Canceled):
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s: interrupted while validating line %d; nothing enqueued", in.Name, ve.Line+1)}
+	case errors.As(err, &ve):
+		return fmt.Errorf("%s: %w", in.Name, ve.Err)
+	case errors.Is(err, bulk.ErrInvalidLines):
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %d invalid line%s; nothing enqueued (fix them, or pass --skip-invalid to enqueue the valid lines)",
+			in.Name, done.Checked.Invalid, plural(done.Checked.Invalid))}
+	case err != nil:
 		return err
 	}
-	sum := bulkSummary{File: in.Name, Total: checked.Lines, Valid: checked.Lines - checked.Invalid}
+	sum := bulkSummary{File: in.Name, Total: done.Checked.Lines, Valid: done.Checked.Lines - done.Checked.Invalid, Summary: done.Summary}
 	if f.dryRun {
 		sum.DryRun, sum.Complete = true, true
-		sum.Lines, sum.Invalid = checked.Lines, checked.Invalid
+		sum.Lines, sum.Invalid = done.Checked.Lines, done.Checked.Invalid
 		if err := a.printBulkSummary(sum); err != nil {
 			return err
 		}
-		if checked.Invalid > 0 && !f.skipInvalid {
+		if done.Checked.Invalid > 0 && !f.skipInvalid {
 			return &exitError{code: exitUsage}
 		}
 		return rep.close()
 	}
-	if checked.Invalid > 0 && !f.skipInvalid {
-		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %d invalid line%s; nothing enqueued (fix them, or pass --skip-invalid to enqueue the valid lines)",
-			in.Name, checked.Invalid, plural(checked.Invalid))}
-	}
-
-	// Pass 2: enqueue, streaming.
-	c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	r, closer, err := in.Open()
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	bar := a.progressBar(int64(checked.Lines))
-	done, err := bulk.Run(ctx, r, c, bulk.Options{
-		Concurrency: f.concurrency,
-		Batch:       f.batch,
-		OnResult: func(res bulk.Result) {
-			rep.write(res)
-			if bar != nil {
-				_ = bar.Add(1)
-			}
-		},
-	})
-	if bar != nil {
-		_ = bar.Exit()
-	}
-	if err != nil {
-		return err
-	}
-	sum.Summary = done
 	sum.Interrupted = ctx.Err() != nil && !done.Complete
 	if err := a.printBulkSummary(sum); err != nil {
 		return err
@@ -217,29 +215,6 @@ func startCPUProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}, nil
-}
-
-// validate runs pass 1, printing FILE:LINE: reason for every bad line.
-func (a *app) validate(ctx context.Context, in *bulk.Input, onInvalid func(bulk.Item)) (bulk.Summary, error) {
-	r, closer, err := in.Open()
-	if err != nil {
-		return bulk.Summary{}, err
-	}
-	defer closer.Close()
-	s, err := bulk.Validate(ctx, r, func(it bulk.Item) {
-		fmt.Fprintf(a.stderr, "%s:%d: %s\n", in.Name, it.Line, it.Reason())
-		onInvalid(it)
-	})
-	var he *bulk.HeaderError
-	switch {
-	case errors.As(err, &he):
-		return s, &exitError{code: exitUsage, err: fmt.Errorf("%s:1: %s; nothing enqueued", in.Name, he.Msg)}
-	case errors.Is(err, context.Canceled):
-		return s, &exitError{code: exitFailure, err: fmt.Errorf("%s: interrupted while validating line %d; nothing enqueued", in.Name, s.Lines+1)}
-	case err != nil:
-		return s, fmt.Errorf("%s: %w", in.Name, err)
-	}
-	return s, nil
 }
 
 // bulkOutcome says how the run ended and returns its exit code.

@@ -146,27 +146,18 @@ type keyFailure struct {
 	Error string `json:"error"`
 }
 
-// keyFailures splits the joined *meetops.KeyError values of err; any
-// other error is returned as is.
-func keyFailures(err error) ([]keyFailure, error) {
-	if err == nil {
-		return nil, nil
-	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	out := make([]keyFailure, 0, len(errs))
-	for _, e := range errs {
-		var ke *meetops.KeyError
-		if !errors.As(e, &ke) {
-			return nil, err
+// split separates the keys a requeue or purge handled from those it could
+// not.
+func split(results []meetops.KeyResult) (done []meetops.KeyResult, failures []keyFailure) {
+	failures = []keyFailure{}
+	for _, r := range results {
+		if r.Err != nil {
+			failures = append(failures, keyFailure{Key: r.Key, Error: bulk.OneLine(r.Err)})
+			continue
 		}
-		out = append(out, keyFailure{Key: ke.Key, Error: bulk.OneLine(ke.Err)})
+		done = append(done, r)
 	}
-	return out, nil
+	return done, failures
 }
 
 // reportFailures prints the keys that failed and returns exit 1 when any
@@ -199,21 +190,24 @@ the upstream keeps counting its "already done" answer as success.`,
 			if err != nil {
 				return err
 			}
-			var infos []meetops.Info
+			var results []meetops.KeyResult
 			if sel.all {
-				infos, err = c.RequeueAll(cmd.Context(), sel.filter)
+				if results, err = c.RequeueAll(cmd.Context(), sel.filter); err != nil {
+					return err
+				}
 			} else {
-				infos, err = c.Requeue(cmd.Context(), args...)
+				results = c.Requeue(cmd.Context(), args...)
 			}
-			failures, err := keyFailures(err)
-			if err != nil {
-				return err
+			done, failures := split(results)
+			infos := make([]meetops.Info, len(done))
+			for i, r := range done {
+				infos[i] = r.Info
 			}
 			if a.json() {
 				if err := writeJSON(a.stdout, struct {
 					Requeued []meetops.Info `json:"requeued"`
 					Failed   []keyFailure   `json:"failed"`
-				}{append([]meetops.Info{}, infos...), append([]keyFailure{}, failures...)}); err != nil {
+				}{infos, failures}); err != nil {
 					return err
 				}
 			} else if len(infos) > 0 {
@@ -259,21 +253,21 @@ terminal it asks first; elsewhere it needs --yes.`,
 					return err
 				}
 			}
-			var n int
+			var results []meetops.KeyResult
 			if sel.all {
-				n, err = c.PurgeAll(cmd.Context(), sel.filter)
+				if results, err = c.PurgeAll(cmd.Context(), sel.filter); err != nil {
+					return err
+				}
 			} else {
-				n, err = c.Purge(cmd.Context(), args...)
+				results = c.Purge(cmd.Context(), args...)
 			}
-			failures, err := keyFailures(err)
-			if err != nil {
-				return err
-			}
+			done, failures := split(results)
+			n := len(done)
 			if a.json() {
 				if err := writeJSON(a.stdout, struct {
 					Purged int          `json:"purged"`
 					Failed []keyFailure `json:"failed"`
-				}{n, append([]keyFailure{}, failures...)}); err != nil {
+				}{n, failures}); err != nil {
 					return err
 				}
 			} else {

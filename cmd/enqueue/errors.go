@@ -1,24 +1,16 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"strings"
-	"syscall"
-	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/bulk"
 )
 
-// Exit codes (DESIGN.md).
+// Exit codes, as the command documents them (enqueue --help).
 const (
 	exitOK        = 0
 	exitFailure   = 1
@@ -109,42 +101,4 @@ func (a *app) usage(cmd *cobra.Command, msg string) {
 	if cmd != nil {
 		fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
-}
-
-// describeRedisError turns a failed connection check into one line that
-// says what is wrong and what to check. The password never appears.
-func describeRedisError(rawURL string, timeout time.Duration, err error) error {
-	addr := rawURL
-	timeoutHint := "unreachable, or a TLS port addressed with redis://?"
-	if o, perr := redis.ParseURL(rawURL); perr == nil {
-		addr = o.Addr
-		if o.TLSConfig != nil {
-			timeoutHint = "unreachable, or a server without TLS addressed with rediss://?"
-		}
-	}
-	msg := unwrapAll(err).Error()
-	var recordErr tls.RecordHeaderError
-	var certErr *tls.CertificateVerificationError
-	var netErr net.Error
-	switch {
-	case strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") ||
-		strings.Contains(msg, "AUTH") && strings.Contains(msg, "password"):
-		return fmt.Errorf("wrong credentials for Redis at %s: check the password in --redis-url (%s)", addr, firstLine(msg))
-	case errors.As(err, &recordErr):
-		return fmt.Errorf("TLS handshake with Redis at %s failed: the server does not speak TLS (use redis://, not rediss://)", addr)
-	case errors.As(err, &certErr) || strings.HasPrefix(msg, "tls:") || strings.Contains(msg, "x509:"):
-		return fmt.Errorf("TLS handshake with Redis at %s failed: %s", addr, firstLine(msg))
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("cannot connect to Redis at %s: connection refused (is it running, on this port?)", addr)
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
-		return fmt.Errorf("no answer from Redis at %s within %s (%s)", addr, timeout, timeoutHint)
-	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
-		return fmt.Errorf("connection closed by Redis at %s (a TLS port addressed with redis://? use rediss://)", addr)
-	}
-	return fmt.Errorf("cannot talk to Redis at %s: %s", addr, firstLine(msg))
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }

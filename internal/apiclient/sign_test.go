@@ -14,7 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The three test vectors of upstream/signing.md.
+// The three public test vectors of Huawei Cloud's AK/SK signing (the
+// documentation's own example and two recomputed ones).
 func TestSignVectors(t *testing.T) {
 	t.Parallel()
 

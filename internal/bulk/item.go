@@ -63,22 +63,28 @@ func (it Item) Reason() string { return OneLine(it.Err) }
 
 // OneLine flattens err, which may join several, into one line.
 func OneLine(err error) string {
-	if err == nil {
-		return ""
-	}
 	var parts []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	for _, e := range Leaves(err) {
 		parts = append(parts, strings.ReplaceAll(e.Error(), "\n", "; "))
 	}
-	walk(err)
 	return strings.Join(parts, "; ")
+}
+
+// Leaves returns the errors err joins (errors.Join, recursively), or err
+// itself when it joins none; nil for nil.
+func Leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, Leaves(e)...)
+	}
+	return out
 }
 
 // Reader yields the items of an input, one per non-blank line. Next

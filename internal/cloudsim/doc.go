@@ -6,7 +6,7 @@
 // rooms, conferences with passwords and participants, cloud meeting rooms
 // (VMRs) assigned to accounts — that the operations change exactly as the real
 // service would, answering with the status codes and error bodies documented
-// in shared/upstream. It verifies AK/SK signatures, IAM tokens, Meeting App ID
+// in Huawei Cloud's API reference. It verifies AK/SK signatures, IAM tokens, Meeting App ID
 // HMACs, Basic credentials, access tokens and control tokens, and it expires
 // tokens on an injectable clock.
 //

@@ -122,7 +122,8 @@ func TestDisable(t *testing.T) {
 }
 
 // handSigned builds the SDK-HMAC-SHA256 headers of a body-less POST by hand,
-// following upstream/signing.md, independently of package apiclient.
+// following the published signing algorithm, independently of package
+// apiclient.
 func handSigned(b *testBundle, path string, sk string, date time.Time) http.Header {
 	host := strings.TrimPrefix(b.srv.URL, "http://")
 	sdkDate := date.UTC().Format("20060102T150405Z")

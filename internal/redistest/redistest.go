@@ -343,13 +343,18 @@ var (
 // it from TestMain:
 //
 //	func TestMain(m *testing.M) { redistest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit: it starts the shared server, runs the
+// tests, stops the server and returns the exit code, for a TestMain that
+// has more to do after the tests.
+func Run(m *testing.M) int {
 	shared, sharedErr = Start(Options{})
 	code := m.Run()
 	if shared != nil {
 		shared.Close()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Shared returns the package's shared server started by [Main].

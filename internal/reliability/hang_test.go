@@ -33,18 +33,18 @@ func TestUpstreamHangs(t *testing.T) {
 	t.Parallel()
 	row := report(t, "5 upstream hangs + SIGTERM")
 	const shutdownTimeout = 3 * time.Second
-	r := newRig(t, redistest.Options{}, "-log-size", "1000")
-	base := r.workerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=info")
+	r := proctest.NewRig(t, redistest.Options{}, "-log-size", "1000")
+	base := r.WorkerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=info")
 
 	// Part A: two hangs, each cut off by the 1 s per-request timeout.
-	r.sim.SetFaults(t, `{"dismiss": {"script": ["hang", "hang"]}}`)
+	r.Sim.SetFaults(t, `{"dismiss": {"script": ["hang", "hang"]}}`)
 	w := proctest.StartWorker(t, append(base, "UPSTREAM_TIMEOUT=1s"))
-	opsA, effA := dismissals("hang-a", 3)
+	opsA, effA := proctest.Dismissals("hang-a", 3)
 	partAStart := time.Now()
-	keysA := r.enqueue(t, opsA, tasksDefault)
-	r.waitSettled(t, len(keysA), time.Minute)
-	infosA := r.infos(t, keysA)
-	lostA, _ := tally(t, infosA)
+	keysA := r.Enqueue(t, opsA, tasksDefault)
+	r.WaitSettled(t, len(keysA), time.Minute)
+	infosA := r.Infos(t, keysA)
+	lostA, _ := proctest.Tally(t, infosA)
 	retried := 0
 	for _, info := range infosA {
 		if info != nil {
@@ -63,7 +63,7 @@ func TestUpstreamHangs(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, timeoutLines, "two attempts timed out")
-	require.Equal(t, 2, r.sim.Stats(t).Requests["dismiss"].ByStatus["hang"], "two requests hung")
+	require.Equal(t, 2, r.Sim.Stats(t).Requests["dismiss"].ByStatus["hang"], "two requests hung")
 	partA := time.Since(partAStart)
 	// Two hangs at the default 15 s timeout alone would take 30 s.
 	require.Less(t, partA, 25*time.Second, "the hangs were cut off by UPSTREAM_TIMEOUT=1s")
@@ -72,12 +72,12 @@ func TestUpstreamHangs(t *testing.T) {
 	require.True(t, exited)
 
 	// Part B: SIGTERM during a hang.
-	r.sim.SetFaults(t, `{"dismiss": {"rate": 1, "fail": "hang"}}`)
+	r.Sim.SetFaults(t, `{"dismiss": {"rate": 1, "fail": "hang"}}`)
 	w2 := proctest.StartWorker(t, append(base, "UPSTREAM_TIMEOUT=30s", "SHUTDOWN_TIMEOUT="+shutdownTimeout.String()))
-	opsB, effB := dismissals("hang-b", 1)
-	keysB := r.enqueue(t, opsB, tasksDefault)
-	hangs := func() int { return r.sim.Stats(t).Requests["dismiss"].ByStatus["hang"] }
-	require.True(t, poll(30*time.Second, 20*time.Millisecond, func() bool { return hangs() == 3 }), "the request hangs")
+	opsB, effB := proctest.Dismissals("hang-b", 1)
+	keysB := r.Enqueue(t, opsB, tasksDefault)
+	hangs := func() int { return r.Sim.Stats(t).Requests["dismiss"].ByStatus["hang"] }
+	require.True(t, proctest.Poll(30*time.Second, 20*time.Millisecond, func() bool { return hangs() == 3 }), "the request hangs")
 	require.NoError(t, w2.Signal(syscall.SIGTERM))
 	termAt := time.Now()
 	exitErr, exited := w2.Wait(shutdownTimeout + 10*time.Second)
@@ -85,30 +85,30 @@ func TestUpstreamHangs(t *testing.T) {
 	require.True(t, exited, "the worker exits after SIGTERM")
 	require.NoError(t, exitErr, "exit status 0")
 	require.Less(t, exitTook, shutdownTimeout+2*time.Second, "exit within SHUTDOWN_TIMEOUT (+2 s for HTTP and Redis)")
-	info, err := r.insp.GetTaskInfo(tasks.DefaultQueue, keysB[0])
+	info, err := r.Insp.GetTaskInfo(tasks.DefaultQueue, keysB[0])
 	require.NoError(t, err)
 	require.Equal(t, asynq.TaskStatePending, info.State, "the interrupted task went back to the queue")
 
-	r.sim.ClearFaults(t)
+	r.Sim.ClearFaults(t)
 	restartAt := time.Now()
 	w3 := proctest.StartWorker(t, append(base, "UPSTREAM_TIMEOUT=30s"))
-	r.waitSettled(t, len(keysA)+len(keysB), 4*time.Minute)
-	infosB := r.infos(t, keysB)
-	lostB, already := tally(t, infosB)
+	r.WaitSettled(t, len(keysA)+len(keysB), 4*time.Minute)
+	infosB := r.Infos(t, keysB)
+	lostB, already := proctest.Tally(t, infosB)
 	// asynq records completed_at in whole seconds: a rerun within the
 	// first second can read as negative.
 	rerun := max(infosB[keysB[0]].CompletedAt.Sub(restartAt), 0)
 	_, m := w3.Get(t, "/metrics")
-	deferred := metric(m, `meetops_tasks_processed_total{outcome="deferred",type="rtc:room:dismiss"}`)
+	deferred := proctest.Metric(m, `meetops_tasks_processed_total{outcome="deferred",type="rtc:room:dismiss"}`)
 
-	st := r.sim.Stats(t)
-	missing, dup, extra := effects(t, st, "dismiss:", append(effA, effB...))
+	st := r.Sim.Stats(t)
+	missing, dup, extra := proctest.Effects(t, st, "dismiss:", append(effA, effB...))
 	lost := lostA + lostB + missing
 	t.Logf("scenario 5: 2 hangs cut by UPSTREAM_TIMEOUT=1s and retried (part A took %s); SIGTERM during a hang: exit 0 after %s (SHUTDOWN_TIMEOUT %s); "+
 		"the interrupted task completed (%d already_done) %s after a new worker started, after %g deferrals (ledger lease of the interrupted attempt)",
 		partA.Round(100*time.Millisecond), exitTook.Round(10*time.Millisecond), shutdownTimeout, already, rerun.Round(time.Second), deferred)
 	*row = reliability.Row{Scenario: row.Scenario, Tasks: len(keysA) + len(keysB), Lost: lost, Duplicated: dup + extra,
-		UpstreamCalls: calls(st), Time: time.Since(r.started),
+		UpstreamCalls: proctest.Calls(st), Time: time.Since(r.Started),
 		Note: fmt.Sprintf("SIGTERM→exit 0 in %s; rerun done ≤ %s after restart", exitTook.Round(100*time.Millisecond), (rerun + time.Second).Round(time.Second))}
 	require.Zero(t, lost, "lost tasks")
 	require.Zero(t, dup+extra, "duplicate effects")

@@ -21,7 +21,7 @@ import (
 // expires. asynq's own recoverer would hand them out again only once the
 // lease expired 30 s ago, checking once a minute, and the dead attempts'
 // ledger leases then deferred them further: about two minutes in all. The
-// worker's prompt orphan recovery (internal/worker/recover.go) and the
+// worker's prompt orphan recovery (internal/worker/orphans.go) and the
 // renewed 30 s ledger lease bring that under maxRecovery, which asynq
 // alone can never reach: the time until the last interrupted task completed
 // is printed and asserted.
@@ -29,29 +29,29 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	t.Parallel()
 	row := report(t, "1 worker killed (SIGKILL)")
 	const n = 2000
-	r := newRig(t, redistest.Options{AppendFsyncAlways: true}, "-log-size", "16")
-	r.sim.SetFaults(t, `{"dismiss": {"latency": "20ms"}}`)
-	env := r.workerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=warn")
+	r := proctest.NewRig(t, redistest.Options{AppendFsyncAlways: true}, "-log-size", "16")
+	r.Sim.SetFaults(t, `{"dismiss": {"latency": "20ms"}}`)
+	env := r.WorkerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=warn")
 
-	ops, effectKeys := dismissals("kill", n)
-	keys := r.enqueue(t, ops, tasksDefault)
+	ops, effectKeys := proctest.Dismissals("kill", n)
+	keys := r.Enqueue(t, ops, tasksDefault)
 	w1 := proctest.StartWorker(t, env)
-	require.True(t, poll(2*time.Minute, 10*time.Millisecond, func() bool {
-		q := r.queue()
+	require.True(t, proctest.Poll(2*time.Minute, 10*time.Millisecond, func() bool {
+		q := r.Queue()
 		return q != nil && q.Completed >= n/4
 	}), "a quarter of the batch completes")
 	w1.Kill()
 	killedAt := time.Now()
-	interrupted := r.activeKeys(t)
+	interrupted := r.ActiveKeys(t)
 	require.NotEmpty(t, interrupted, "the worker died holding tasks")
-	q := r.queue()
+	q := r.Queue()
 	t.Logf("killed the worker with %d completed, %d active (interrupted), %d pending", q.Completed, len(interrupted), q.Pending)
 
 	w2 := proctest.StartWorker(t, env)
-	r.waitSettled(t, n, 4*time.Minute)
+	r.WaitSettled(t, n, 4*time.Minute)
 
-	infos := r.infos(t, keys)
-	lost, already := tally(t, infos)
+	infos := r.Infos(t, keys)
+	lost, already := proctest.Tally(t, infos)
 	var lastDone time.Time
 	for _, k := range interrupted {
 		if info := infos[k]; info != nil && info.CompletedAt.After(lastDone) {
@@ -59,17 +59,17 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 		}
 	}
 	recovery := lastDone.Sub(killedAt)
-	st := r.sim.Stats(t)
-	missing, dup, extra := effects(t, st, "dismiss:", effectKeys)
+	st := r.Sim.Stats(t)
+	missing, dup, extra := proctest.Effects(t, st, "dismiss:", effectKeys)
 	_, m := w2.Get(t, "/metrics")
-	deferred := metric(m, `meetops_tasks_processed_total{outcome="deferred",type="rtc:room:dismiss"}`)
-	hits := metric(m, `meetops_tasks_processed_total{outcome="ledger_hit",type="rtc:room:dismiss"}`)
+	deferred := proctest.Metric(m, `meetops_tasks_processed_total{outcome="deferred",type="rtc:room:dismiss"}`)
+	hits := proctest.Metric(m, `meetops_tasks_processed_total{outcome="ledger_hit",type="rtc:room:dismiss"}`)
 	t.Logf("scenario 1: %d tasks, %d interrupted, lost %d, duplicated %d, already_done %d, ledger hits %d, "+
 		"deferrals while a dead attempt's ledger lease lasted %.0f, upstream dismiss calls %d, "+
 		"last interrupted task completed %s after the kill",
 		n, len(interrupted), lost+missing, dup+extra, already, int(hits), deferred, st.Requests["dismiss"].Total, recovery.Round(time.Second))
 	*row = reliability.Row{Scenario: row.Scenario, Tasks: n, Lost: lost + missing, Duplicated: dup + extra,
-		UpstreamCalls: calls(st), Time: time.Since(r.started),
+		UpstreamCalls: proctest.Calls(st), Time: time.Since(r.Started),
 		Note: fmt.Sprintf("%d interrupted; last done %s after kill", len(interrupted), recovery.Round(time.Second))}
 	require.Zero(t, lost+missing, "lost tasks")
 	require.Zero(t, dup+extra, "duplicate effects")

@@ -40,8 +40,8 @@ type permanentCase struct {
 func TestPermanentErrorsDeadLetterAtOnce(t *testing.T) {
 	t.Parallel()
 	row := report(t, "4 permanent errors (4xx, auth, invalid)")
-	r := newRig(t, redistest.Options{}, "-log-size", "1000")
-	w := proctest.StartWorker(t, r.workerEnv("RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off", "LOG_LEVEL=info"))
+	r := proctest.NewRig(t, redistest.Options{}, "-log-size", "1000")
+	w := proctest.StartWorker(t, r.WorkerEnv("RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off", "LOG_LEVEL=info"))
 	path := func(p string) func(e proctest.SimLogEntry) bool {
 		return func(e proctest.SimLogEntry) bool { return e.Path == p }
 	}
@@ -83,7 +83,7 @@ func TestPermanentErrorsDeadLetterAtOnce(t *testing.T) {
 			reason: tasks.ReasonAuth, status: 401, code: "USG.000000004", match: conf("cancel", "900000002"), calls: 2},
 	}
 
-	dl := deadletter.New(r.rdb, deadletter.Options{})
+	dl := deadletter.New(r.RDB, deadletter.Options{})
 	lost, dup := 0, 0
 	// Cases without faults run together; each one with a fault script runs
 	// alone, so its script meets its own task.
@@ -100,18 +100,18 @@ func TestPermanentErrorsDeadLetterAtOnce(t *testing.T) {
 	}
 	for _, c := range cases {
 		if c.faults != "" {
-			r.sim.SetFaults(t, c.faults)
+			r.Sim.SetFaults(t, c.faults)
 			keys[c.name] = c.enqueue(t, r)
 			c.wait(t, r, keys[c.name])
-			r.sim.ClearFaults(t)
+			r.Sim.ClearFaults(t)
 		}
 	}
 	for _, c := range cases {
 		key := keys[c.name]
-		info, err := r.insp.GetTaskInfo(tasks.DefaultQueue, key)
+		info, err := r.Insp.GetTaskInfo(tasks.DefaultQueue, key)
 		require.NoError(t, err, c.name)
 		ok := info.State == asynq.TaskStateArchived && info.Retried == 0
-		res := result(t, info)
+		res := proctest.Result(t, info)
 		ok = ok && res.Outcome == tasks.OutcomeDeadLetter && res.Reason == c.reason && res.Status == c.status &&
 			res.ErrorCode == c.code && res.Attempts == 1
 		rec, err := dl.Get(ctx(t), key)
@@ -122,7 +122,7 @@ func TestPermanentErrorsDeadLetterAtOnce(t *testing.T) {
 			t.Errorf("%s: state %s retried %d result %s; dead-letter record %+v (%v)", c.name, info.State, info.Retried, info.Result, rec, err)
 		}
 		var seen []proctest.SimLogEntry
-		for _, e := range r.sim.Log(t) {
+		for _, e := range r.Sim.Log(t) {
 			if c.match(e) {
 				seen = append(seen, e)
 			}
@@ -151,16 +151,16 @@ func TestPermanentErrorsDeadLetterAtOnce(t *testing.T) {
 		}
 		t.Logf("%-45s → %s %d %s; %d upstream call(s)", c.name, res.Reason, res.Status, res.ErrorCode, len(seen))
 	}
-	st := r.sim.Stats(t)
+	st := r.Sim.Stats(t)
 	_, m := w.Get(t, "/metrics")
 	counted := 0.0
 	for _, typ := range []string{tasks.TypeDismiss, tasks.TypeDisable, tasks.TypeCancel, tasks.TypeHangUp, tasks.TypeReclaim} {
 		for _, reason := range []string{tasks.ReasonHTTP4xx, tasks.ReasonAuth, tasks.ReasonInvalidPayload} {
-			counted += metric(m, fmt.Sprintf(`meetops_dead_letters_total{reason=%q,type=%q}`, reason, typ))
+			counted += proctest.Metric(m, fmt.Sprintf(`meetops_dead_letters_total{reason=%q,type=%q}`, reason, typ))
 		}
 	}
 	*row = reliability.Row{Scenario: row.Scenario, Tasks: len(cases), Lost: lost, Duplicated: dup,
-		UpstreamCalls: calls(st), Time: time.Since(r.started),
+		UpstreamCalls: proctest.Calls(st), Time: time.Since(r.Started),
 		Note: fmt.Sprintf("%d classes → dead letter on attempt 1; %g counted in /metrics", len(cases), counted)}
 	require.Equal(t, float64(len(cases)), counted, "every dead letter counted in meetops_dead_letters_total")
 	require.Zero(t, lost, "dead letters missing or wrong")
@@ -169,7 +169,7 @@ func TestPermanentErrorsDeadLetterAtOnce(t *testing.T) {
 }
 
 // enqueue enqueues the case's task and returns its key.
-func (c permanentCase) enqueue(t *testing.T, r *rig) string {
+func (c permanentCase) enqueue(t *testing.T, r *proctest.Rig) string {
 	t.Helper()
 	task, key := c.raw, "invalid-dot-room"
 	if task == nil {
@@ -177,16 +177,16 @@ func (c permanentCase) enqueue(t *testing.T, r *rig) string {
 		require.NoError(t, err)
 		task, key = p.Task, p.Key
 	}
-	_, err := r.client.Enqueue(task)
+	_, err := r.Client.Enqueue(task)
 	require.NoError(t, err, c.name)
 	return key
 }
 
 // wait waits until the case's task is archived (or, wrongly, completed).
-func (c permanentCase) wait(t *testing.T, r *rig, key string) {
+func (c permanentCase) wait(t *testing.T, r *proctest.Rig, key string) {
 	t.Helper()
-	require.True(t, poll(30*time.Second, 20*time.Millisecond, func() bool {
-		info, err := r.insp.GetTaskInfo(tasks.DefaultQueue, key)
+	require.True(t, proctest.Poll(30*time.Second, 20*time.Millisecond, func() bool {
+		info, err := r.Insp.GetTaskInfo(tasks.DefaultQueue, key)
 		return err == nil && (info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted)
 	}), "%s: task settles", c.name)
 }

@@ -151,7 +151,7 @@ func TestRedisPasswordAndTLS(t *testing.T) {
 		require.Zero(t, code, "enqueue over %s: %s", redactURL(redisURL), p.Output())
 		key := tasks.Key(tasks.Dismiss{AppID: "demo-app-bulk", RoomID: room})
 		insp := asynq.NewInspectorFromRedisClient(rdb)
-		if !poll(30*time.Second, 20*time.Millisecond, func() bool {
+		if !proctest.Poll(30*time.Second, 20*time.Millisecond, func() bool {
 			info, err := insp.GetTaskInfo(tasks.DefaultQueue, key)
 			return err == nil && info.State == asynq.TaskStateCompleted
 		}) {
@@ -222,7 +222,7 @@ func TestRedisPasswordAndTLS(t *testing.T) {
 		t.Logf("failure line: %s", l)
 	}
 	*row = reliability.Row{Scenario: row.Scenario, Tasks: tasksRun, Lost: lost,
-		UpstreamCalls: calls(sim.Stats(t)), Time: time.Since(started),
+		UpstreamCalls: proctest.Calls(sim.Stats(t)), Time: time.Since(started),
 		Note: fmt.Sprintf("rediss:// with a test CA; %d of 4 refused runs (wrong password, unknown CA): exit 1, one line", len(lines))}
 }
 

@@ -26,12 +26,12 @@ func TestRedisRestartMidBatch(t *testing.T) {
 	t.Parallel()
 	row := report(t, "2 Redis restart (AOF always)")
 	const n = 5000
-	r := newRig(t, redistest.Options{AppendFsyncAlways: true}, "-log-size", "16")
-	r.sim.SetFaults(t, `{"dismiss": {"latency": "5ms"}}`)
-	env := r.workerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=warn")
+	r := proctest.NewRig(t, redistest.Options{AppendFsyncAlways: true}, "-log-size", "16")
+	r.Sim.SetFaults(t, `{"dismiss": {"latency": "5ms"}}`)
+	env := r.WorkerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=warn")
 	workers := []*proctest.Worker{proctest.StartWorker(t, env), proctest.StartWorker(t, env)}
 
-	ops, effectKeys := dismissals("restart", n)
+	ops, effectKeys := proctest.Dismissals("restart", n)
 	var b strings.Builder
 	for i := range ops {
 		fmt.Fprintf(&b, `{"op":"dismiss","app_id":"demo-app-bulk","room_id":"restart-%04d"}`+"\n", i)
@@ -39,17 +39,17 @@ func TestRedisRestartMidBatch(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "ops.jsonl")
 	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
-	bulkArgs := []string{"bulk", file, "--redis-url", r.redisURL, "--concurrency", "2", "--report", filepath.Join(dir, "report.jsonl")}
+	bulkArgs := []string{"bulk", file, "--redis-url", r.RedisURL, "--concurrency", "2", "--report", filepath.Join(dir, "report.jsonl")}
 	bulk := proctest.Start(t, proctest.Bin(t, "enqueue"), nil, bulkArgs...)
 
 	known := func() int {
-		q := r.queue()
+		q := r.Queue()
 		if q == nil {
 			return 0
 		}
 		return q.Pending + q.Active + q.Scheduled + q.Retry + q.Archived + q.Completed
 	}
-	require.True(t, poll(time.Minute, 5*time.Millisecond, func() bool { return known() >= n/5 }), "bulk enqueues")
+	require.True(t, proctest.Poll(time.Minute, 5*time.Millisecond, func() bool { return known() >= n/5 }), "bulk enqueues")
 	select {
 	case <-bulk.Exited():
 		t.Fatalf("enqueue bulk finished before Redis could be restarted (%d tasks known); make the batch larger", known())
@@ -57,7 +57,7 @@ func TestRedisRestartMidBatch(t *testing.T) {
 	}
 	before := known()
 	downAt := time.Now()
-	require.NoError(t, r.redis.Restart())
+	require.NoError(t, r.Redis.Restart())
 	downtime := time.Since(downAt)
 	t.Logf("Redis restarted with %d of %d tasks enqueued; down %s", before, n, downtime.Round(time.Millisecond))
 
@@ -74,7 +74,7 @@ func TestRedisRestartMidBatch(t *testing.T) {
 		require.NoError(t, againErr, "rerunning the bulk finishes it:\n%s", again.Output())
 	}
 
-	r.waitSettled(t, n, 3*time.Minute)
+	r.WaitSettled(t, n, 3*time.Minute)
 	for i, w := range workers {
 		select {
 		case <-w.Exited():
@@ -88,8 +88,8 @@ func TestRedisRestartMidBatch(t *testing.T) {
 	for i, op := range ops {
 		keys[i] = keyOf(t, op)
 	}
-	infos := r.infos(t, keys)
-	lost, already := tally(t, infos)
+	infos := r.Infos(t, keys)
+	lost, already := proctest.Tally(t, infos)
 	slow := 0
 	var slowest time.Duration
 	for _, info := range infos {
@@ -101,8 +101,8 @@ func TestRedisRestartMidBatch(t *testing.T) {
 			}
 		}
 	}
-	st := r.sim.Stats(t)
-	missing, dup, extra := effects(t, st, "dismiss:", effectKeys)
+	st := r.Sim.Stats(t)
+	missing, dup, extra := proctest.Effects(t, st, "dismiss:", effectKeys)
 	t.Logf("scenario 2: %d tasks, Redis down %s; bulk exit %d (survived: %v); lost %d, duplicated %d, already_done %d; "+
 		"%d tasks completed more than 20 s after the restart (slowest %s)",
 		n, downtime.Round(time.Millisecond), bulkCode, bulkSurvived, lost+missing, dup+extra, already, slow, slowest.Round(time.Second))
@@ -114,7 +114,7 @@ func TestRedisRestartMidBatch(t *testing.T) {
 		note += fmt.Sprintf("; %d cut task(s) done after %s", slow, slowest.Round(time.Second))
 	}
 	*row = reliability.Row{Scenario: row.Scenario, Tasks: n, Lost: lost + missing, Duplicated: dup + extra,
-		UpstreamCalls: calls(st), Time: time.Since(r.started), Note: note}
+		UpstreamCalls: proctest.Calls(st), Time: time.Since(r.Started), Note: note}
 	require.Zero(t, lost+missing, "lost tasks")
 	require.Zero(t, dup+extra, "duplicate effects")
 }

@@ -109,9 +109,9 @@ func secretsFixture(t *testing.T) string {
 func TestNoSecretLeaks(t *testing.T) {
 	t.Parallel()
 	row := report(t, "8 secrets (2 auth setups, failures)")
-	r := newRig(t, redistest.Options{}, "-log-size", "5000", "-fixture", secretsFixture(t))
+	r := proctest.NewRig(t, redistest.Options{}, "-log-size", "5000", "-fixture", secretsFixture(t))
 	scanner := newSecretScanner()
-	require.NotEmpty(t, scanner.scan("cloudsim banner", r.sim.Output()), "the scanner finds the demo secrets the simulator prints")
+	require.NotEmpty(t, scanner.scan("cloudsim banner", r.Sim.Output()), "the scanner finds the demo secrets the simulator prints")
 
 	skFile := filepath.Join(t.TempDir(), "rtc-sk")
 	require.NoError(t, os.WriteFile(skFile, []byte(cloudsim.DemoCredentials().SK+"\n"), 0o600))
@@ -130,7 +130,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		{name: "IAM + account", rtc: "iam", meeting: "account", suffix: "b", loginOp: "account_auth",
 			app: "sec-app-iam", cancelConf: "930000002", hangup: "s-2"},
 	} {
-		env := r.workerEnvAuth(mode.rtc, mode.meeting, common...)
+		env := r.WorkerEnvAuth(mode.rtc, mode.meeting, common...)
 		if mode.rtc == "aksk" { // the SK from a file instead
 			for i, kv := range env {
 				if strings.HasPrefix(kv, "RTC_SK=") {
@@ -142,7 +142,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		// twice (401), a 503 then success.
 		faults := fmt.Sprintf(`{%q: {"script": ["401"]}, "cancel": {"script": ["401", "401"]},
 			"dismiss": {"script": ["503"]}, "iam_token": {"script": ["401"]}}`, mode.loginOp)
-		r.sim.SetFaults(t, faults)
+		r.Sim.SetFaults(t, faults)
 		w := proctest.StartWorker(t, env)
 		workers = append(workers, w)
 		ops := []tasks.Op{
@@ -160,28 +160,28 @@ func TestNoSecretLeaks(t *testing.T) {
 			ops[0] = tasks.Cancel{ConferenceID: "900000002"}
 		}
 		for i, op := range ops { // keys of their own: both setups run some of the same operations
-			keys = append(keys, r.enqueue(t, []tasks.Op{op}, tasks.TaskOptions{Key: fmt.Sprintf("sec-%s-%d", mode.suffix, i)})...)
+			keys = append(keys, r.Enqueue(t, []tasks.Op{op}, tasks.TaskOptions{Key: fmt.Sprintf("sec-%s-%d", mode.suffix, i)})...)
 			if i == 2 {
 				// The first meeting and RTC tasks meet the refused logins
 				// alone: tasks waiting on one shared login share its
 				// refusal, and the others must log in successfully.
-				r.waitSettled(t, len(keys), time.Minute)
+				r.WaitSettled(t, len(keys), time.Minute)
 			}
 		}
 		raw := asynq.NewTask(tasks.TypeCancel, []byte(`{"conference_id":"930000099\u0007"}`),
 			asynq.TaskID("sec-invalid-"+mode.suffix), asynq.Retention(time.Hour))
-		_, err := r.client.Enqueue(raw)
+		_, err := r.Client.Enqueue(raw)
 		require.NoError(t, err)
 		keys = append(keys, "sec-invalid-"+mode.suffix)
-		r.waitSettled(t, len(keys), time.Minute)
+		r.WaitSettled(t, len(keys), time.Minute)
 		require.NoError(t, w.Signal(os.Interrupt))
 		_, exited := w.Wait(20 * time.Second)
 		require.True(t, exited)
-		r.sim.ClearFaults(t)
+		r.Sim.ClearFaults(t)
 	}
 
-	st := r.sim.Stats(t)
-	q := r.queue()
+	st := r.Sim.Stats(t)
+	q := r.Queue()
 	require.NotNil(t, q)
 	require.Positive(t, q.Completed)
 	require.Positive(t, q.Archived)
@@ -195,7 +195,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		require.Contains(t, w.Output(), `"level":"debug"`, "debug logging was on")
 	}
 	results := 0
-	for _, info := range r.infos(t, keys) {
+	for _, info := range r.Infos(t, keys) {
 		if info == nil {
 			continue
 		}
@@ -205,7 +205,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	require.Equal(t, len(keys), results)
 	dead := 0
-	require.NoError(t, deadletter.New(r.rdb, deadletter.Options{}).Each(ctx(t), deadletter.Filter{}, func(rec deadletter.Record) error {
+	require.NoError(t, deadletter.New(r.RDB, deadletter.Options{}).Each(ctx(t), deadletter.Filter{}, func(rec deadletter.Record) error {
 		dead++
 		findings = append(findings, scanner.scan("dead letter "+rec.Key, string(rec.Result)+rec.Reason+rec.Type)...)
 		return nil
@@ -213,7 +213,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	require.Equal(t, q.Archived, dead, "every dead letter is in the store")
 
 	// A fresh worker serves /metrics and the dashboard over the same Redis.
-	w := proctest.StartWorker(t, r.workerEnv(common...))
+	w := proctest.StartWorker(t, r.WorkerEnv(common...))
 	_, m := w.Get(t, "/metrics")
 	findings = append(findings, scanner.scan("/metrics", m)...)
 	status, _ := w.Get(t, "/monitoring/api/queues")
@@ -225,12 +225,12 @@ func TestNoSecretLeaks(t *testing.T) {
 		findings = append(findings, scanner.scan(path, body)...)
 	}
 	require.Contains(t, dashGet(t, w, "/monitoring/api/queues/default/archived_tasks"), "dead letter (", "the dashboard shows the dead letters")
-	cli := proctest.Start(t, proctest.Bin(t, "enqueue"), nil, "dead", "list", "-o", "json", "--redis-url", r.redisURL)
+	cli := proctest.Start(t, proctest.Bin(t, "enqueue"), nil, "dead", "list", "-o", "json", "--redis-url", r.RedisURL)
 	_, exited := cli.Wait(30 * time.Second)
 	require.True(t, exited)
 	require.Contains(t, cli.Output(), "room-404", "the CLI lists the dead letters")
 	findings = append(findings, scanner.scan("enqueue dead list", cli.Output())...)
-	simLog, _ := json.Marshal(r.sim.Log(t))
+	simLog, _ := json.Marshal(r.Sim.Log(t))
 	findings = append(findings, scanner.scan("cloudsim request log", string(simLog))...)
 	findings = append(findings, scanner.scan("worker 3 log", w.Output())...)
 
@@ -240,7 +240,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	t.Logf("scenario 8: %d tasks (%d completed, %d dead letters) in two auth setups; scanned %d log lines, results, dead letters, /metrics, 5 dashboard answers, the CLI and the simulator log: %d findings",
 		len(keys), q.Completed, q.Archived, strings.Count(workers[0].Output()+workers[1].Output()+w.Output(), "\n"), len(findings))
 	*row = reliability.Row{Scenario: row.Scenario, Tasks: len(keys), Lost: len(keys) - results,
-		UpstreamCalls: calls(st), Time: time.Since(r.started),
+		UpstreamCalls: proctest.Calls(st), Time: time.Since(r.Started),
 		Note: fmt.Sprintf("%d leaks in logs/results/dead letters/metrics/dashboard", len(findings))}
 }
 

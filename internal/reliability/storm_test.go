@@ -58,27 +58,27 @@ func TestFiveXXStorm(t *testing.T) {
 	row := report(t, "3 5xx storm (50% 503 for 10s)")
 	const n = 400
 	const storm = 10 * time.Second
-	r := newRig(t, redistest.Options{}, "-log-size", "16", "-seed", "3")
-	proctest.StartWorker(t, r.workerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=warn"))
+	r := proctest.NewRig(t, redistest.Options{}, "-log-size", "16", "-seed", "3")
+	proctest.StartWorker(t, r.WorkerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=warn"))
 
-	r.sim.SetFaults(t, `{"dismiss": {"rate": 0.5, "fail": "503"}}`)
+	r.Sim.SetFaults(t, `{"dismiss": {"rate": 0.5, "fail": "503"}}`)
 	stormStart := time.Now()
-	ops, effectKeys := dismissals("storm", n)
+	ops, effectKeys := proctest.Dismissals("storm", n)
 	var keys []string
 	for i, op := range ops {
 		// Due times spread over the first 9 s of the storm.
-		keys = append(keys, r.enqueue(t, []tasks.Op{op}, tasks.TaskOptions{
+		keys = append(keys, r.Enqueue(t, []tasks.Op{op}, tasks.TaskOptions{
 			ProcessAt: stormStart.Add(time.Duration(i%10) * 900 * time.Millisecond)})...)
 	}
 	<-time.After(time.Until(stormStart.Add(storm))) // the storm's length, not a synchronisation
-	r.sim.ClearFaults(t)
+	r.Sim.ClearFaults(t)
 	window := time.Since(stormStart)
 
-	r.waitSettled(t, n, 2*time.Minute)
-	infos := r.infos(t, keys)
-	lost, _ := tally(t, infos)
-	st := r.sim.Stats(t)
-	missing, dup, extra := effects(t, st, "dismiss:", effectKeys)
+	r.WaitSettled(t, n, 2*time.Minute)
+	infos := r.Infos(t, keys)
+	lost, _ := proctest.Tally(t, infos)
+	st := r.Sim.Stats(t)
+	missing, dup, extra := proctest.Effects(t, st, "dismiss:", effectKeys)
 
 	sched := retry.Schedule{}
 	k := maxAttemptsWithin(sched, window)
@@ -88,7 +88,7 @@ func TestFiveXXStorm(t *testing.T) {
 		if info == nil {
 			continue
 		}
-		res := result(t, info)
+		res := proctest.Result(t, info)
 		maxAttempts = max(maxAttempts, res.Attempts)
 		if info.Retried > info.MaxRetry || res.Attempts > k+1 {
 			overBudget++
@@ -101,7 +101,7 @@ func TestFiveXXStorm(t *testing.T) {
 		"most attempts by one task %d; lost %d, duplicated %d",
 		n, window.Round(10*time.Millisecond), dismissCalls, failed, bound, n, k, maxAttempts, lost+missing, dup+extra)
 	*row = reliability.Row{Scenario: row.Scenario, Tasks: n, Lost: lost + missing, Duplicated: dup + extra,
-		UpstreamCalls: calls(st), Time: time.Since(r.started),
+		UpstreamCalls: proctest.Calls(st), Time: time.Since(r.Started),
 		Note: fmt.Sprintf("%d calls ≤ bound %d; %d×503; max %d attempts/task", dismissCalls, bound, failed, maxAttempts)}
 	require.Zero(t, lost+missing, "lost tasks")
 	require.Zero(t, dup+extra, "duplicate effects")

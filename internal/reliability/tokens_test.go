@@ -69,38 +69,38 @@ func TestTokenExpiryMidBatch(t *testing.T) {
 	const ttl = 3 * time.Second
 	const spread = 12
 	fixture, meetingOps, meetingEffects := tokenFixture(t, 150, 5, 20)
-	r := newRig(t, redistest.Options{}, "-log-size", "16", "-fixture", fixture,
+	r := proctest.NewRig(t, redistest.Options{}, "-log-size", "16", "-fixture", fixture,
 		"-iam-token-ttl", ttl.String(), "-access-token-ttl", ttl.String(), "-control-token-ttl", ttl.String())
 	off := []string{"RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off", "RATELIMIT_MEETING_MGMT=off",
 		"RATELIMIT_MEETING_CONTROL=off", "RATELIMIT_MEETING_VMR=off", "LOG_LEVEL=warn"}
 	// Each process has a queue of its own, so both do their share of every
 	// kind of task (on one shared queue the first to wake up can take a
 	// whole second's burst).
-	r.queues = []string{"appid", "account"}
+	r.Queues = []string{"appid", "account"}
 	begin := time.Now()
-	proctest.StartWorker(t, r.workerEnvAuth("iam", "appid", append(off, "WORKER_QUEUES=appid")...))
-	proctest.StartWorker(t, r.workerEnvAuth("iam", "account", append(off, "WORKER_QUEUES=account")...))
+	proctest.StartWorker(t, r.WorkerEnvAuth("iam", "appid", append(off, "WORKER_QUEUES=appid")...))
+	proctest.StartWorker(t, r.WorkerEnvAuth("iam", "account", append(off, "WORKER_QUEUES=account")...))
 
-	dismissOps, dismissEffects := dismissals("tok", 300)
+	dismissOps, dismissEffects := proctest.Dismissals("tok", 300)
 	ops := append(dismissOps, meetingOps...)
 	var keys []string
 	for i, op := range ops {
-		keys = append(keys, r.enqueue(t, []tasks.Op{op}, tasks.TaskOptions{Queue: r.queues[i%2],
+		keys = append(keys, r.Enqueue(t, []tasks.Op{op}, tasks.TaskOptions{Queue: r.Queues[i%2],
 			ProcessAt: begin.Add(time.Duration(i%spread) * time.Second)})...)
 	}
 	// Half-way, revoke every token (as a password change would) and have
 	// the next dismissal and cancel refused as expired (401): each costs
 	// the process that meets it one login.
 	<-time.After(time.Until(begin.Add(spread / 2 * time.Second))) // when the fault strikes, not a synchronisation
-	r.sim.RevokeTokens(t)
-	r.sim.SetFaults(t, `{"dismiss": {"script": ["401"]}, "cancel": {"script": ["401"]}}`)
-	r.waitSettled(t, len(keys), 2*time.Minute)
+	r.Sim.RevokeTokens(t)
+	r.Sim.SetFaults(t, `{"dismiss": {"script": ["401"]}, "cancel": {"script": ["401"]}}`)
+	r.WaitSettled(t, len(keys), 2*time.Minute)
 	elapsed := time.Since(begin)
 
-	infos := r.infos(t, keys)
-	lost, _ := tally(t, infos)
-	st := r.sim.Stats(t)
-	missing, dup, extra := effects(t, st, "", append(dismissEffects, meetingEffects...))
+	infos := r.Infos(t, keys)
+	lost, _ := proctest.Tally(t, infos)
+	st := r.Sim.Stats(t)
+	missing, dup, extra := proctest.Effects(t, st, "", append(dismissEffects, meetingEffects...))
 
 	perProcess := func(life time.Duration) int { // +1 for the first login, +1 for the revocation, +1 for a refused request
 		return int(math.Ceil(elapsed.Seconds()/(0.9*life.Seconds()))) + 3
@@ -131,7 +131,7 @@ func TestTokenExpiryMidBatch(t *testing.T) {
 	t.Logf("scenario 6: %d tasks over %s with %s tokens: logins %v (bounds %v), %d requests refused as expired; lost %d, duplicated %d",
 		len(keys), elapsed.Round(100*time.Millisecond), ttl, st.Logins, bounds, expired, lost+missing, dup+extra)
 	*row = reliability.Row{Scenario: row.Scenario, Tasks: len(keys), Lost: lost + missing, Duplicated: dup + extra,
-		UpstreamCalls: calls(st), Time: time.Since(r.started),
+		UpstreamCalls: proctest.Calls(st), Time: time.Since(r.Started),
 		Note: fmt.Sprintf("logins iam %d appauth %d account %d control %d; %d×401", st.Logins["iam_token"], st.Logins["appauth"],
 			st.Logins["account_auth"], st.Logins["control_token"], expired)}
 	require.Zero(t, lost+missing, "lost tasks (none may dead-letter)")

@@ -13,7 +13,7 @@ import (
 // Class is what an outcome means for the task that produced it.
 type Class int
 
-// The outcome classes of DESIGN.md's error table.
+// The outcome classes of an upstream answer (README, "Errors and retries").
 const (
 	// Success is a 2xx answer (or nil error).
 	Success Class = iota

@@ -7,7 +7,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// Default schedule values (DESIGN.md "Backoff").
+// Default schedule values: 2 s doubling to at most 10 min, 12 retries.
 const (
 	DefaultInitial    = 2 * time.Second
 	DefaultMax        = 10 * time.Minute

@@ -1,4 +1,4 @@
-package e2e_test
+package reliability_test
 
 import (
 	"context"
@@ -15,28 +15,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/proctest"
-	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
-
 func TestWorkerBinaryRunsAllFiveOperationsAndStopsCleanly(t *testing.T) {
 	t.Parallel()
-	redisURL := redistest.URL(t)
-	sim := proctest.StartCloudsim(t)
-	env := append([]string{
-		"REDIS_URL=" + redisURL, "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT=5s",
-		"RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off",
-	}, sim.Env...)
-	w := proctest.StartWorker(t, env)
-
-	opt, err := asynq.ParseRedisURI(redisURL)
-	require.NoError(t, err)
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	insp := asynq.NewInspector(opt)
-	defer insp.Close()
+	r := proctest.NewSharedRig(t)
+	w := proctest.StartWorker(t, r.WorkerEnv("SHUTDOWN_TIMEOUT=5s", "RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off"))
 
 	ops := []tasks.Op{
 		tasks.Dismiss{AppID: "demo-app", RoomID: "room-001"},
@@ -45,25 +30,13 @@ func TestWorkerBinaryRunsAllFiveOperationsAndStopsCleanly(t *testing.T) {
 		tasks.HangUp{ConferenceID: "900000010", ParticipantIDs: []string{"p-001", "p-002"}},
 		tasks.Reclaim{Account: "member-alice", VMRIDs: []string{"vmr-alice-1"}},
 	}
-	var keys []string
-	for _, op := range ops {
-		p, err := tasks.Prepare(op, tasks.TaskOptions{})
-		require.NoError(t, err)
-		_, err = client.Enqueue(p.Task)
-		require.NoError(t, err)
-		keys = append(keys, p.Key)
+	keys := r.Enqueue(t, ops, tasks.TaskOptions{})
+	r.WaitSettled(t, len(keys), 30*time.Second)
+	for k, info := range r.Infos(t, keys) {
+		require.Equal(t, asynq.TaskStateCompleted, info.State, k)
 	}
-	require.Eventually(t, func() bool {
-		for _, k := range keys {
-			info, err := insp.GetTaskInfo("default", k)
-			if err != nil || info.State != asynq.TaskStateCompleted {
-				return false
-			}
-		}
-		return true
-	}, 30*time.Second, 20*time.Millisecond)
 
-	st := sim.Stats(t)
+	st := r.Sim.Stats(t)
 	for _, e := range []string{"dismiss:demo-app/room-001", "disable:demo-app-2", "cancel:900000001",
 		"hangup:900000010/p-001", "hangup:900000010/p-002", "reclaim:member-alice/vmr-alice-1"} {
 		require.Equal(t, 1, st.Effects[e], "simulator effect %s", e)

@@ -1,4 +1,4 @@
-package e2e_test
+package reliability_test
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/proctest"
-	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -51,30 +50,18 @@ func dumpDOM(t *testing.T, browser, url string) string {
 func TestDashboardShowsReadableTasksInABrowser(t *testing.T) {
 	t.Parallel()
 	browser := chromium(t)
-	redisURL := redistest.URL(t)
-	sim := proctest.StartCloudsim(t)
-	w := proctest.StartWorker(t, append([]string{"REDIS_URL=" + redisURL, "RATELIMIT_RTC_ROOMS=off"}, sim.Env...))
+	r := proctest.NewSharedRig(t)
+	w := proctest.StartWorker(t, r.WorkerEnv("RATELIMIT_RTC_ROOMS=off"))
 
-	opt, err := asynq.ParseRedisURI(redisURL)
-	require.NoError(t, err)
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	insp := asynq.NewInspector(opt)
-	defer insp.Close()
-	enqueue := func(op tasks.Op) string {
-		p, err := tasks.Prepare(op, tasks.TaskOptions{})
-		require.NoError(t, err)
-		_, err = client.Enqueue(p.Task)
-		require.NoError(t, err)
-		return p.Key
-	}
-	done := enqueue(tasks.Dismiss{AppID: "demo-app", RoomID: "room-009"})
-	dead := enqueue(tasks.Dismiss{AppID: "demo-app-missing", RoomID: "room-001"})
-	require.Eventually(t, func() bool {
-		a, errA := insp.GetTaskInfo("default", done)
-		b, errB := insp.GetTaskInfo("default", dead)
-		return errA == nil && errB == nil && a.State == asynq.TaskStateCompleted && b.State == asynq.TaskStateArchived
-	}, 30*time.Second, 20*time.Millisecond)
+	keys := r.Enqueue(t, []tasks.Op{
+		tasks.Dismiss{AppID: "demo-app", RoomID: "room-009"},
+		tasks.Dismiss{AppID: "demo-app-missing", RoomID: "room-001"},
+	}, tasks.TaskOptions{})
+	done, dead := keys[0], keys[1]
+	r.WaitSettled(t, 2, 30*time.Second)
+	infos := r.Infos(t, keys)
+	require.Equal(t, asynq.TaskStateCompleted, infos[done].State)
+	require.Equal(t, asynq.TaskStateArchived, infos[dead].State)
 
 	base := "http://" + w.HTTP + "/monitoring/queues/default?status="
 	completed := dumpDOM(t, browser, base+"completed")

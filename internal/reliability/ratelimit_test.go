@@ -1,18 +1,15 @@
-package e2e_test
+package reliability_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"sort"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/proctest"
-	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -23,42 +20,22 @@ import (
 func TestTwoWorkersShareTheRateLimit(t *testing.T) {
 	t.Parallel()
 	const n, limit = 40, 10
-	redisURL := redistest.URL(t)
-	sim := proctest.StartCloudsim(t, "-log-size", "10000")
-	env := append([]string{"REDIS_URL=" + redisURL, "RATELIMIT_RTC_ROOMS=10/s", "LOG_LEVEL=warn"}, sim.Env...)
+	r := proctest.NewSharedRig(t, "-log-size", "10000")
+	env := r.WorkerEnv("RATELIMIT_RTC_ROOMS=10/s", "LOG_LEVEL=warn")
 	proctest.StartWorker(t, env)
 	proctest.StartWorker(t, env)
 
-	opt, err := asynq.ParseRedisURI(redisURL)
-	require.NoError(t, err)
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	insp := asynq.NewInspector(opt)
-	defer insp.Close()
-	var keys []string
-	for i := range n {
-		p, err := tasks.Prepare(tasks.Dismiss{AppID: "demo-app-bulk", RoomID: fmt.Sprintf("rl-%03d", i)}, tasks.TaskOptions{})
-		require.NoError(t, err)
-		_, err = client.Enqueue(p.Task)
-		require.NoError(t, err)
-		keys = append(keys, p.Key)
-	}
-	require.Eventually(t, func() bool {
-		q, err := insp.GetQueueInfo("default")
-		return err == nil && q.Completed+q.Archived == n
-	}, 60*time.Second, 50*time.Millisecond)
-
-	q, err := insp.GetQueueInfo("default")
-	require.NoError(t, err)
+	ops, _ := proctest.Dismissals("rl", n)
+	keys := r.Enqueue(t, ops, tasks.TaskOptions{})
+	r.WaitSettled(t, n, 60*time.Second)
+	q := r.Queue()
 	require.Equal(t, n, q.Completed)
 	require.Zero(t, q.Archived, "nothing dead-lettered")
-	for _, k := range keys {
-		info, err := insp.GetTaskInfo("default", k)
-		require.NoError(t, err)
-		require.Zero(t, info.Retried, "waiting for the budget must not spend a retry")
+	for k, info := range r.Infos(t, keys) {
+		require.Zero(t, info.Retried, "waiting for the budget must not spend a retry: %s", k)
 	}
 
-	resp, err := http.Get(sim.URL + "/_sim/log")
+	resp, err := http.Get(r.Sim.URL + "/_sim/log")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var log []struct {

@@ -47,26 +47,3 @@ var (
 	// ErrNotFound means no task or dead letter has that key.
 	ErrNotFound = errors.New("not found")
 )
-
-// Task states, as asynq reports them.
-const (
-	StatePending   = "pending"
-	StateScheduled = "scheduled"
-	StateActive    = "active"
-	StateRetry     = "retry"
-	StateArchived  = "archived" // a dead letter
-	StateCompleted = "completed"
-)
-
-// Info describes an enqueued task.
-type Info struct {
-	// Key is the idempotency key, which is also the asynq task ID.
-	Key string `json:"key"`
-	// Queue is the queue the task is in.
-	Queue string `json:"queue"`
-	// State is the task's state (see the State constants).
-	State string `json:"state"`
-	// Duplicate is true when the same operation was already enqueued under
-	// Key and this call changed nothing; State is then the existing task's.
-	Duplicate bool `json:"duplicate"`
-}

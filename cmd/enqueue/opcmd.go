@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meetops/meetops"
+	"github.com/meetops/meetops/internal/bulk"
 )
 
 // commonFlags are the enqueue options every operation command takes.
@@ -65,7 +66,7 @@ type opSpec struct {
 
 func opCommands(a *app) []*cobra.Command {
 	specs := []opSpec{{
-		use:     "dismiss",
+		use:     meetops.Dismiss{}.Name(),
 		short:   "Dismiss an RTC room, removing all its users",
 		example: "  enqueue dismiss --app-id demo-app --room-id room-001\n  enqueue dismiss --app-id demo-app --room-id room-002 --in 10m -o json",
 		flags: func(fs *pflag.FlagSet) func() meetops.Op {
@@ -76,7 +77,7 @@ func opCommands(a *app) []*cobra.Command {
 		},
 		required: []string{"app-id", "room-id"},
 	}, {
-		use:     "disable",
+		use:     meetops.Disable{}.Name(),
 		short:   "Disable an RTC application",
 		example: "  enqueue disable --app-id demo-app-2\n  enqueue disable --app-id demo-app-2 --key offboarding-4711 --queue critical",
 		flags: func(fs *pflag.FlagSet) func() meetops.Op {
@@ -86,7 +87,7 @@ func opCommands(a *app) []*cobra.Command {
 		},
 		required: []string{"app-id"},
 	}, {
-		use:     "cancel",
+		use:     meetops.Cancel{}.Name(),
 		short:   "Cancel a scheduled meeting (--end-ongoing: also end one in progress)",
 		example: "  enqueue cancel --conference-id 900000001\n  enqueue cancel --conference-id 900000010 --end-ongoing --at 2030-01-06T18:00:00Z",
 		flags: func(fs *pflag.FlagSet) func() meetops.Op {
@@ -98,7 +99,7 @@ func opCommands(a *app) []*cobra.Command {
 		},
 		required: []string{"conference-id"},
 	}, {
-		use:     "hangup",
+		use:     meetops.HangUp{}.Name(),
 		short:   "Hang up participants (1 to 500) of a meeting in progress",
 		example: "  enqueue hangup --conference-id 900000010 --participant-ids p-001,p-002",
 		flags: func(fs *pflag.FlagSet) func() meetops.Op {
@@ -109,7 +110,7 @@ func opCommands(a *app) []*cobra.Command {
 		},
 		required: []string{"conference-id", "participant-ids"},
 	}, {
-		use:     "reclaim",
+		use:     meetops.Reclaim{}.Name(),
 		short:   "Reclaim cloud meeting rooms (VMRs, 1 to 100) from a member account",
 		example: "  enqueue reclaim --account member-alice --vmr-ids vmr-alice-1,vmr-alice-2\n  enqueue reclaim --account tp-user-bob --account-type 1 --vmr-ids vmr-bob-1",
 		flags: func(fs *pflag.FlagSet) func() meetops.Op {
@@ -194,22 +195,14 @@ func (e *invalidError) Is(target error) bool { return target == meetops.ErrInval
 // fields: "app_id: must not be empty" becomes "--app-id: must not be empty".
 func flagError(err error) error {
 	var parts []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	for _, e := range bulk.Leaves(err) {
 		var fe *meetops.FieldError
 		if errors.As(e, &fe) && fe.Field != "" {
 			parts = append(parts, flagName(fe.Field)+": "+fe.Msg)
-			return
+			continue
 		}
 		parts = append(parts, e.Error())
 	}
-	walk(err)
 	return &invalidError{msg: "invalid: " + strings.Join(parts, "; ")}
 }
 
