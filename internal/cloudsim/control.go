@@ -9,11 +9,14 @@ import (
 // maxHangUp is the most participants one hang-up request may name.
 const maxHangUp = 500
 
+// controlTokenBody is the control token answer (the SDK's
+// CreateConfTokenResponse; data is its TokenInfo).
 type controlTokenBody struct {
 	Data struct {
 		Token               string `json:"token"`
 		ExpireTime          int64  `json:"expireTime"`          // Unix milliseconds
 		ConfTokenExpireTime int64  `json:"confTokenExpireTime"` // lifetime in seconds
+		Role                int    `json:"role"`                // 1: host (the chair password logged in)
 	} `json:"data"`
 }
 
@@ -50,6 +53,7 @@ func (s *Sim) handleControlToken(r *http.Request, _ []string) reply {
 	out.Data.Token = tok
 	out.Data.ExpireTime = exp.UnixMilli()
 	out.Data.ConfTokenExpireTime = int64(s.ttls.Control / time.Second)
+	out.Data.Role = 1
 	return jsonReply(http.StatusOK, out)
 }
 
