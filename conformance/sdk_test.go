@@ -133,6 +133,14 @@ func TestSDKMeetingClient(t *testing.T) {
 		require.InDelta(t, time.Now().Add(30*time.Minute).UnixMilli(), *resp.Data.ExpireTime, float64(time.Minute.Milliseconds()))
 		controlToken = *resp.Data.Token
 
+		// Keep-alive: the token renews itself, the password unchecked (the
+		// SDK sends X-Password empty: it is not a pointer field).
+		resp, err = c.CreateConfToken(&mtgmodel.CreateConfTokenRequest{ConferenceID: cloudsim.DemoConfOngoing,
+			XConferenceAuthorization: &controlToken, XLoginType: 1})
+		require.NoError(t, err)
+		require.NotEqual(t, controlToken, *resp.Data.Token)
+		controlToken = *resp.Data.Token
+
 		_, err = c.CreateConfToken(&mtgmodel.CreateConfTokenRequest{ConferenceID: cloudsim.DemoConfOngoing,
 			XPassword: cloudsim.DemoGuestPassword, XLoginType: 1})
 		requireServiceError(t, e, err, cloudsim.OpControlToken, http.StatusBadRequest, "MMC.111072065")

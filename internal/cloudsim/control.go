@@ -22,7 +22,10 @@ type controlTokenBody struct {
 
 // handleControlToken: GET /v1/mmc/control/conferences/token?conferenceID=…
 // with X-Password (the chair password) and X-Login-Type: 1; only for a
-// meeting in progress.
+// meeting in progress. A valid control token of the meeting in
+// X-Conference-Authorization renews it without the password (the SDK's
+// CreateConfTokenRequest: the keep-alive case, where the host password is
+// not checked); an invalid or expired one falls back to the password.
 func (s *Sim) handleControlToken(r *http.Request, _ []string) reply {
 	confID := r.URL.Query().Get("conferenceID")
 	if confID == "" {
@@ -31,14 +34,19 @@ func (s *Sim) handleControlToken(r *http.Request, _ []string) reply {
 	if r.Header.Get("X-Login-Type") != "1" {
 		return paramError(OpControlToken, "X-Login-Type must be 1")
 	}
-	password := r.Header.Get("X-Password")
-	if password == "" {
+	password, keepAlive := r.Header.Get("X-Password"), r.Header.Get("X-Conference-Authorization")
+	if password == "" && keepAlive == "" {
 		return paramError(OpControlToken, "X-Password is required")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.world.confs[confID]
-	if !ok || subtle.ConstantTimeCompare([]byte(password), []byte(c.ChairPassword)) != 1 {
+	renewal := ok && keepAlive != "" && s.validControlLocked(keepAlive, confID)
+	switch {
+	case renewal:
+	case password == "":
+		return apiError(http.StatusUnauthorized, codeMMCAuthFailed, "Conference authentication failed: the control token is invalid, expired or for another conference")
+	case !ok || subtle.ConstantTimeCompare([]byte(password), []byte(c.ChairPassword)) != 1:
 		return mmcError(codeMMCWrongPassword, "The conference does not exist or the password is wrong")
 	}
 	switch c.State {

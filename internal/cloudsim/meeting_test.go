@@ -282,6 +282,40 @@ func TestControlToken(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, a.status, "%+v", tt)
 		require.Equal(t, tt.code, a.errorCode(), "%+v", tt)
 	}
+
+	t.Run("KeepAlive", func(t *testing.T) {
+		// The SDK's CreateConfTokenRequest: a valid control token in
+		// X-Conference-Authorization renews it, the host password unchecked;
+		// an invalid or expired one needs the password again.
+		renew := func(conf, token, password string) answer {
+			return b.send(t, http.MethodGet, "/v1/mmc/control/conferences/token?conferenceID="+conf,
+				http.Header{"X-Conference-Authorization": {token}, "X-Password": {password}, "X-Login-Type": {"1"}}, "")
+		}
+		tok := b.controlToken(t, DemoConfOngoing)
+		for _, password := range []string{"", "wrong"} {
+			a := renew(DemoConfOngoing, tok, password)
+			require.Equal(t, http.StatusOK, a.status, "password %q: %s", password, a.body)
+			var out controlTokenBody
+			a.decode(t, &out)
+			require.NotEqual(t, tok, out.Data.Token)
+			require.Equal(t, http.StatusOK, b.hangup(t, DemoConfOngoing, out.Data.Token, `{"bulkHangUpParticipants":["p-009"]}`).status)
+		}
+
+		a := renew(DemoConfOngoing, "stb-not-a-token", "")
+		require.Equal(t, http.StatusUnauthorized, a.status)
+		require.Equal(t, "MMC.111070004", a.errorCode())
+		a = renew(DemoConfOngoing2, tok, "") // another meeting's token
+		require.Equal(t, http.StatusUnauthorized, a.status)
+		require.Equal(t, "MMC.111070004", a.errorCode())
+		a = renew(DemoConfOngoing2, tok, "wrong")
+		require.Equal(t, http.StatusBadRequest, a.status)
+		require.Equal(t, "MMC.111072065", a.errorCode())
+		require.Equal(t, http.StatusOK, renew(DemoConfOngoing, "stb-not-a-token", DemoChairPassword).status, "falls back to the password")
+
+		b.clock.Advance(DefaultControlTTL)
+		a = renew(DemoConfOngoing, tok, "")
+		require.Equal(t, http.StatusUnauthorized, a.status, "an expired token does not renew")
+	})
 }
 
 func TestHangup(t *testing.T) {
