@@ -36,12 +36,14 @@ var deliberate = map[string]struct{ onlyAPIClient, onlySDK []difference }{
 	cloudsim.OpCancel:      {onlyAPIClient: []difference{xRequestID}},
 	cloudsim.OpConfDetail:  {onlyAPIClient: []difference{xRequestID}},
 	cloudsim.OpControlToken: {onlyAPIClient: []difference{xRequestID}, onlySDK: []difference{{"X-Access-Token",
-		"the control token is obtained with the host password (X-Password, X-Login-Type: 1); the page lists no access token " +
-			"and the SDK sends it only because its credentials add it to every Meeting request. apiclient does not send the " +
-			"enterprise-wide access token where it is not needed"}}},
+		"the control token is obtained with the host password (X-Password, X-Login-Type: 1): neither the page nor the " +
+			"SDK's request definition (GenReqDefForCreateConfToken) lists an access token; the SDK sends it only because " +
+			"its MeetingCredentials add it to every Meeting request, and apiclient does not expose the enterprise-wide " +
+			"token where it is not needed"}}},
 	cloudsim.OpHangup: {onlyAPIClient: []difference{xRequestID}, onlySDK: []difference{{"X-Access-Token",
 		"hang-up authenticates with the per-conference control token (X-Conference-Authorization), the only credential " +
-			"the page lists; as for the control token, apiclient does not send the access token where it is not needed"}}},
+			"the page and the SDK's request definition (GenReqDefForHangUp) list; as for the control token, the SDK's " +
+			"credentials add the access token to every request and apiclient does not send it where it is not needed"}}},
 	cloudsim.OpReclaim: {onlyAPIClient: []difference{xRequestID}},
 }
 

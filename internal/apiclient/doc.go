@@ -24,9 +24,11 @@
 // X-Request-Id (a UUID), so that an error has a request ID even when the
 // answer carries none. The Meeting access token is sent only to the calls
 // that take it: the SDK's credentials add it to every Meeting request,
-// control-token and hang-up included, but those authenticate with the host
-// password and the control token, and sending the enterprise-wide token
-// there only exposes it.
+// control-token and hang-up included, but neither those calls' pages nor
+// the SDK's own request definitions for them list it (they authenticate
+// with the host password and the control token), and sending the
+// enterprise-wide token there only exposes it. (AK/SK signatures also
+// cover host, which the SDK's do not; see [Signer.Sign].)
 //
 // Every non-2xx answer and every transport failure is returned as an [*Error]
 // carrying the HTTP status, the upstream error code and message, the request
