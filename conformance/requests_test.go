@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -223,6 +224,7 @@ func TestRequestsMatchTheSDK(t *testing.T) {
 					require.Equal(t, s.RawQuery, a.RawQuery, "%s: query as sent", op)
 				}
 				require.Equal(t, s.Query(), a.Query(), "%s: query", op)
+				require.Equal(t, canonicalTarget(s), canonicalTarget(a), "%s: canonical URI and query", op)
 				if len(s.Body) == 0 {
 					require.Empty(t, a.Body, op)
 				} else {
@@ -268,17 +270,31 @@ func TestRequestsMatchTheSDK(t *testing.T) {
 				require.Equal(t, 1, ea.sim.Stats().Effect(key), "apiclient: %s", key)
 				require.Equal(t, 1, es.sim.Stats().Effect(key), "SDK: %s", key)
 			}
+			reasons := map[string][]string{} // "only … sends H: why" → operations
 			for _, op := range slices.Sorted(maps.Keys(deliberate)) {
 				for _, d := range deliberate[op].onlyAPIClient {
-					fmt.Fprintf(&table, "%s: only apiclient sends %s: %s\n", op, d.header, d.why)
+					k := "only apiclient sends " + d.header + ": " + d.why
+					reasons[k] = append(reasons[k], op)
 				}
 				for _, d := range deliberate[op].onlySDK {
-					fmt.Fprintf(&table, "%s: only the SDK sends %s: %s\n", op, d.header, d.why)
+					k := "only the SDK sends " + d.header + ": " + d.why
+					reasons[k] = append(reasons[k], op)
 				}
+			}
+			for _, k := range slices.Sorted(maps.Keys(reasons)) {
+				fmt.Fprintf(&table, "%s — %s\n", strings.Join(reasons[k], ", "), k)
 			}
 			t.Logf("header sets received by the server:\n%s", table.String())
 		})
 	}
+}
+
+// canonicalTarget is the method, canonical URI and canonical query string
+// of c, as an AK/SK signature covers them.
+func canonicalTarget(c captured) string {
+	r := &http.Request{Method: c.Method, URL: &url.URL{Path: c.Path, RawPath: c.EscapedPath, RawQuery: c.RawQuery}, Header: http.Header{}}
+	lines := strings.SplitN(apiclient.CanonicalRequest(r, nil, ""), "\n", 4)
+	return strings.Join(lines[:3], "\n")
 }
 
 func headerNames(h http.Header) []string { return slices.Sorted(maps.Keys(h)) }
