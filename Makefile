@@ -17,6 +17,12 @@ test:
 	if [ -f $(RELIABILITY_REPORT) ]; then cat $(RELIABILITY_REPORT); rm -f $(RELIABILITY_REPORT); fi; \
 	exit $$status
 
+## conformance: cloudsim and apiclient checked against Huawei's official Go SDK
+## (conformance/ is a module of its own, so `make test` never downloads the SDK)
+.PHONY: conformance
+conformance:
+	cd conformance && $(GO) test -count=1 ./...
+
 ## bench: side-by-side benchmarks against plain asynq, printed as ratios
 bench:
 	$(GO) run ./cmd/bench

@@ -3,6 +3,7 @@ package apiclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,11 +15,24 @@ import (
 	"github.com/google/uuid"
 )
 
+// Content-Type values: each is what the official Go SDK sends for the call,
+// and what the API pages show where they show one.
 const (
-	contentTypeJSON = "application/json;charset=UTF-8"
-	// maxBody bounds how much of an answer is read.
-	maxBody = 1 << 20
+	// contentTypeJSON is sent on every RTC and Meeting API call, body or
+	// not: the SDK's request definitions all declare application/json and
+	// it sends it on bodiless calls too, the RTC pages mark Content-Type
+	// mandatory, and the Meeting pages' examples send application/json.
+	contentTypeJSON = "application/json"
+	// contentTypeMeetingAuth is sent on Meeting App ID and account
+	// authentication (the App ID authentication page; the SDK's account
+	// login).
+	contentTypeMeetingAuth = "application/json; charset=UTF-8"
+	// contentTypeIAM is sent on IAM token requests (the SDK's IAM client).
+	contentTypeIAM = "application/json;charset=UTF-8"
 )
+
+// maxBody bounds how much of an answer is read.
+const maxBody = 1 << 20
 
 // headers whose values are secrets; they are redacted from error bodies.
 var secretHeaders = []string{"Authorization", "X-Auth-Token", "X-Access-Token", "X-Conference-Authorization", "X-Password"}
@@ -88,8 +102,9 @@ type request struct {
 	url    *url.URL
 	header http.Header // extra headers, secrets included
 	body   []byte      // nil: no body
-	// contentType forces a Content-Type on a request without body.
-	contentType bool
+	// contentType is the Content-Type; default contentTypeJSON. Every
+	// request carries one, bodiless ones included, as the SDK's do.
+	contentType string
 	// sign, when set, signs the finished request (AK/SK).
 	sign func(r *http.Request, body []byte) error
 }
@@ -121,9 +136,11 @@ func (c *Client) do(ctx context.Context, rq request) (reply, error) {
 	sentID := uuid.NewString()
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("X-Request-Id", sentID)
-	if rq.body != nil || rq.contentType {
-		req.Header.Set("Content-Type", contentTypeJSON)
+	ct := rq.contentType
+	if ct == "" {
+		ct = contentTypeJSON
 	}
+	req.Header.Set("Content-Type", ct)
 	if rq.sign != nil {
 		if err := rq.sign(req, rq.body); err != nil {
 			return reply{}, fmt.Errorf("apiclient: %s: %w", rq.op, err)
@@ -183,6 +200,19 @@ func (c *Client) redactor(rq request) func(string) string {
 		}
 		return s
 	}
+}
+
+// marshalJSON encodes v as the official SDK does — encoding/json without
+// HTML escaping, so "<", ">" and "&" in an ID are sent as themselves — but
+// without the encoder's trailing newline.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // endpointURL joins base, the path segments (each escaped with

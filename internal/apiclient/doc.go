@@ -15,6 +15,21 @@
 //     (X-Conference-Authorization), which the client obtains with the chair
 //     password read from the conference detail.
 //
+// Requests follow the official Go SDK (huaweicloud-sdk-go-v3), which the
+// conformance module at the repository root compares them with: the same
+// method, path, query and body bytes (JSON without HTML escaping; the SDK
+// adds a newline), and a Content-Type on every request, bodiless ones
+// included (application/json on API calls; the RTC pages mark it
+// mandatory). Two differences are deliberate. Every request carries an
+// X-Request-Id (a UUID), so that an error has a request ID even when the
+// answer carries none. The Meeting access token is sent only to the calls
+// that take it: the SDK's credentials add it to every Meeting request,
+// control-token and hang-up included, but neither those calls' pages nor
+// the SDK's own request definitions for them list it (they authenticate
+// with the host password and the control token), and sending the
+// enterprise-wide token there only exposes it. (AK/SK signatures also
+// cover host, which the SDK's do not; see [Signer.Sign].)
+//
 // Every non-2xx answer and every transport failure is returned as an [*Error]
 // carrying the HTTP status, the upstream error code and message, the request
 // ID and any Retry-After; callers classify it. No error string produced by

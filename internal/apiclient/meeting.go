@@ -2,7 +2,6 @@ package apiclient
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -51,7 +50,7 @@ func (c *Client) HangUpParticipants(ctx context.Context, conferenceID string, pa
 	if err := c.meetingConfigured(op); err != nil {
 		return Response{}, err
 	}
-	body, err := json.Marshal(struct {
+	body, err := marshalJSON(struct {
 		IDs []string `json:"bulkHangUpParticipants"`
 	}{participantIDs})
 	if err != nil {
@@ -89,7 +88,7 @@ func (c *Client) ReclaimVMRs(ctx context.Context, account string, accountType in
 	if err := checkList(op, "vmrIDs", vmrIDs); err != nil {
 		return Response{}, err
 	}
-	body, err := json.Marshal(vmrIDs)
+	body, err := marshalJSON(vmrIDs)
 	if err != nil {
 		return Response{}, fmt.Errorf("apiclient: %s: %w", op, err)
 	}

@@ -29,7 +29,8 @@ func TestCancelConference(t *testing.T) {
 		require.Equal(t, "/v1/mmc/management/conferences", c.path)
 		require.Equal(t, "conferenceID=914087436", c.rawQuery)
 		require.Empty(t, c.body)
-		require.Empty(t, c.header.Get("Content-Type"))
+		// Bodiless, yet with the Content-Type the SDK sends on every call.
+		require.Equal(t, "application/json", c.header.Get("Content-Type"))
 		require.Equal(t, "ACCESS-TOKEN-SECRET-1", c.header.Get("X-Access-Token"))
 		require.Equal(t, "meetops/1.2.3", c.header.Get("User-Agent"))
 		require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, c.header.Get("X-Request-Id"))
@@ -70,8 +71,9 @@ func TestReclaimVMRs(t *testing.T) {
 	require.Equal(t, http.MethodPost, c.method)
 	require.Equal(t, "/v1/usg/dcs/corp/vmr/recycle-from-member/example@123", c.path)
 	require.Equal(t, "accountType=1", c.rawQuery)
-	require.Equal(t, `["ff8080816b9ec3ab016ba125aca20082","v\u003c2\u003e"]`, string(c.body))
-	require.Equal(t, contentTypeJSON, c.header.Get("Content-Type"))
+	// No HTML escaping, no trailing newline: the SDK's bytes but its newline.
+	require.Equal(t, `["ff8080816b9ec3ab016ba125aca20082","v<2>"]`, string(c.body))
+	require.Equal(t, "application/json", c.header.Get("Content-Type"))
 	require.Equal(t, "ACCESS-TOKEN-SECRET-1", c.header.Get("X-Access-Token"))
 
 	_, err = client.ReclaimVMRs(context.Background(), "acc", 0, []string{"v"})
@@ -87,7 +89,7 @@ func TestMeetingAuth(t *testing.T) {
 		t.Helper()
 		require.Equal(t, http.MethodPost, c.method)
 		require.Equal(t, "/v2/usg/acs/auth/appauth", c.path)
-		require.Equal(t, contentTypeJSON, c.header.Get("Content-Type"))
+		require.Equal(t, "application/json; charset=UTF-8", c.header.Get("Content-Type"))
 		var body map[string]any
 		require.NoError(t, json.Unmarshal(c.body, &body))
 		return body
@@ -167,7 +169,7 @@ func TestMeetingAuth(t *testing.T) {
 		require.Equal(t, "/v1/usg/acs/auth/account", c.path)
 		require.Equal(t, "Basic "+base64.StdEncoding.EncodeToString([]byte(testAccount+":"+testMeetingPwd)), c.header.Get("Authorization"))
 		require.Equal(t, `{"account":"account-0001","clientType":72}`, string(c.body))
-		require.Equal(t, contentTypeJSON, c.header.Get("Content-Type"))
+		require.Equal(t, "application/json; charset=UTF-8", c.header.Get("Content-Type"))
 	})
 
 	t.Run("LoginFailureIsNotRetried", func(t *testing.T) {
@@ -410,6 +412,7 @@ func TestHangUpParticipants(t *testing.T) {
 		require.Equal(t, "/v1/mmc/management/conferences/confDetail", detail.path)
 		require.Equal(t, "conferenceID=914083136", detail.rawQuery)
 		require.Equal(t, "ACCESS-TOKEN-SECRET-1", detail.header.Get("X-Access-Token"))
+		require.Equal(t, "application/json", detail.header.Get("Content-Type"))
 
 		tok := bundle.cloud.routeCalls("control_token")[0]
 		require.Equal(t, http.MethodGet, tok.method)
@@ -417,6 +420,8 @@ func TestHangUpParticipants(t *testing.T) {
 		require.Equal(t, "conferenceID=914083136", tok.rawQuery)
 		require.Equal(t, chairPassword("914083136"), tok.header.Get("X-Password"))
 		require.Equal(t, "1", tok.header.Get("X-Login-Type"))
+		require.Equal(t, "application/json", tok.header.Get("Content-Type"))
+		// Unlike the SDK, no access token where the page asks for none.
 		require.Empty(t, tok.header.Get("X-Access-Token"))
 
 		h := bundle.cloud.routeCalls("hangup")[0]
@@ -425,7 +430,7 @@ func TestHangUpParticipants(t *testing.T) {
 		require.Equal(t, "conferenceID=914083136", h.rawQuery)
 		require.Equal(t, `{"bulkHangUpParticipants":["ba9acb1e216d11eabc5165c2b91ad427","p2"]}`, string(h.body))
 		require.Equal(t, controlTokenValue("914083136", 1), h.header.Get("X-Conference-Authorization"))
-		require.Equal(t, contentTypeJSON, h.header.Get("Content-Type"))
+		require.Equal(t, "application/json", h.header.Get("Content-Type"))
 		require.Empty(t, h.header.Get("X-Access-Token"))
 		require.Empty(t, h.header.Get("X-Password"))
 	})

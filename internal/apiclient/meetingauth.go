@@ -64,7 +64,7 @@ type appAuthBody struct {
 // the access token.
 func (c *Client) fetchAccessToken(ctx context.Context) (token, error) {
 	const op = "meeting_auth"
-	rq := request{op: op, method: http.MethodPost}
+	rq := request{op: op, method: http.MethodPost, contentType: contentTypeMeetingAuth}
 	var body any
 	if c.cfg.meetingMode() == meetingAppID {
 		ab := appAuthBody{
@@ -89,7 +89,7 @@ func (c *Client) fetchAccessToken(ctx context.Context) (token, error) {
 		}{c.cfg.MeetingAccount, meetingClientType}
 	}
 	var err error
-	if rq.body, err = json.Marshal(body); err != nil {
+	if rq.body, err = marshalJSON(body); err != nil {
 		return token{}, fmt.Errorf("apiclient: %s: %w", op, err)
 	}
 	rep, err := c.do(ctx, rq)

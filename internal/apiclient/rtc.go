@@ -61,13 +61,13 @@ func (c *Client) DisableApp(ctx context.Context, appID string) (AppState, Respon
 	return AppState{AppID: body.AppID, State: body.State.State, UpdateTime: body.State.UpdateTime}, rep.Response, nil
 }
 
-// rtcDo sends a body-less RTC POST with the configured authentication and
-// the Content-Type the RTC reference marks mandatory. In
+// rtcDo sends a body-less RTC POST with the configured authentication (and,
+// as every request, the Content-Type the RTC reference marks mandatory). In
 // IAM token mode a 401 or RTC.00001001 drops the token and retries once with
 // a new one. In AK/SK mode nothing is retried: a fresh signature cannot cure
 // a rejected one, and repeated failures lock the key (APIG.0301).
 func (c *Client) rtcDo(ctx context.Context, op string, u *url.URL) (reply, error) {
-	rq := request{op: op, method: http.MethodPost, url: u, contentType: true}
+	rq := request{op: op, method: http.MethodPost, url: u}
 	switch c.cfg.rtcMode() {
 	case rtcAKSK:
 		rq.header = http.Header{"X-Project-Id": {c.cfg.RTCProjectID}}
@@ -120,11 +120,12 @@ func (c *Client) fetchIAMToken(ctx context.Context) (token, error) {
 	body.Auth.Identity.Password.User.Password = c.cfg.IAMPassword
 	body.Auth.Identity.Password.User.Domain.Name = c.cfg.IAMDomain
 	body.Auth.Scope.Project.ID = c.cfg.IAMProjectID
-	b, err := json.Marshal(body)
+	b, err := marshalJSON(body)
 	if err != nil {
 		return token{}, fmt.Errorf("apiclient: %s: %w", op, err)
 	}
-	rep, err := c.do(ctx, request{op: op, method: http.MethodPost, url: endpointURL(c.iamBase, nil, "v3", "auth", "tokens"), body: b})
+	rep, err := c.do(ctx, request{op: op, method: http.MethodPost, url: endpointURL(c.iamBase, nil, "v3", "auth", "tokens"),
+		body: b, contentType: contentTypeIAM})
 	if err != nil {
 		return token{}, err
 	}

@@ -1,8 +1,11 @@
 package cloudsim
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -80,21 +83,47 @@ type confDetailBody struct {
 	} `json:"data"`
 }
 
+// participant is one entry of the conference detail's participant page
+// (the SDK's ParticipantInfo).
 type participant struct {
 	ParticipantID string `json:"participantID"`
-	Role          int    `json:"role"`
-	State         string `json:"state"`
+	Role          int    `json:"role"`  // 1 host, 0 participant (an integer, as the SDK decodes it)
+	State         string `json:"state"` // always "MEETTING", as the SDK documents
 }
 
-// handleConfDetail: GET /v1/mmc/management/conferences/confDetail?conferenceID=….
+// participantState is the only participant state the conference detail
+// reports (the SDK's ParticipantInfo.state: "currently always MEETTING").
+const participantState = "MEETTING"
+
+// defaultDetailLimit is the conference detail's page size when the request
+// names none.
+const defaultDetailLimit = 20
+
+// handleConfDetail: GET /v1/mmc/management/conferences/confDetail
+// ?conferenceID=…[&offset=…][&limit=…][&searchKey=…]. offset and limit page
+// the participants (defaults 0 and 20); searchKey keeps the participants
+// whose ID contains it.
 func (s *Sim) handleConfDetail(r *http.Request, _ []string) reply {
 	if rep := s.authAccess(r); rep != nil {
 		return *rep
 	}
-	confID := r.URL.Query().Get("conferenceID")
+	q := r.URL.Query()
+	confID := q.Get("conferenceID")
 	if confID == "" {
 		return paramError(OpConfDetail, "conferenceID is required")
 	}
+	offset, err := queryInt(q, "offset", 0)
+	if err != nil {
+		return paramError(OpConfDetail, err.Error())
+	}
+	limit, err := queryInt(q, "limit", defaultDetailLimit)
+	if err != nil {
+		return paramError(OpConfDetail, err.Error())
+	}
+	if limit == 0 {
+		limit = defaultDetailLimit
+	}
+	searchKey := q.Get("searchKey")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.world.confs[confID]
@@ -114,17 +143,34 @@ func (s *Sim) handleConfDetail(r *http.Request, _ []string) reply {
 		{ConferenceRole: "chair", Password: c.ChairPassword},
 		{ConferenceRole: "general", Password: c.GuestPassword},
 	}
-	ex := c.export()
-	out.Data.Limit = 20
-	out.Data.Count = len(ex.Participants)
-	out.Data.Data = []participant{}
-	for _, p := range ex.Participants {
-		if len(out.Data.Data) == out.Data.Limit {
-			break
+	var ids []string
+	for _, p := range c.export().Participants {
+		if strings.Contains(p, searchKey) {
+			ids = append(ids, p)
 		}
-		out.Data.Data = append(out.Data.Data, participant{ParticipantID: p, State: "online"})
+	}
+	out.Data.Offset = offset
+	out.Data.Limit = limit
+	out.Data.Count = len(ids)
+	out.Data.Data = []participant{}
+	for _, p := range ids[min(offset, len(ids)):min(offset+limit, len(ids))] {
+		out.Data.Data = append(out.Data.Data, participant{ParticipantID: p, State: participantState})
 	}
 	return jsonReply(http.StatusOK, out)
+}
+
+// queryInt parses the non-negative integer query parameter name; def when
+// it is absent.
+func queryInt(q url.Values, name string, def int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s must be a non-negative integer", name)
+	}
+	return int(n), nil
 }
 
 // detailState maps a meeting state to confDetail's conferenceState.

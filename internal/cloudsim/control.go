@@ -9,17 +9,23 @@ import (
 // maxHangUp is the most participants one hang-up request may name.
 const maxHangUp = 500
 
+// controlTokenBody is the control token answer (the SDK's
+// CreateConfTokenResponse; data is its TokenInfo).
 type controlTokenBody struct {
 	Data struct {
 		Token               string `json:"token"`
 		ExpireTime          int64  `json:"expireTime"`          // Unix milliseconds
 		ConfTokenExpireTime int64  `json:"confTokenExpireTime"` // lifetime in seconds
+		Role                int    `json:"role"`                // 1: host (the chair password logged in)
 	} `json:"data"`
 }
 
 // handleControlToken: GET /v1/mmc/control/conferences/token?conferenceID=…
 // with X-Password (the chair password) and X-Login-Type: 1; only for a
-// meeting in progress.
+// meeting in progress. A valid control token of the meeting in
+// X-Conference-Authorization renews it without the password (the SDK's
+// CreateConfTokenRequest: the keep-alive case, where the host password is
+// not checked); an invalid or expired one falls back to the password.
 func (s *Sim) handleControlToken(r *http.Request, _ []string) reply {
 	confID := r.URL.Query().Get("conferenceID")
 	if confID == "" {
@@ -28,14 +34,19 @@ func (s *Sim) handleControlToken(r *http.Request, _ []string) reply {
 	if r.Header.Get("X-Login-Type") != "1" {
 		return paramError(OpControlToken, "X-Login-Type must be 1")
 	}
-	password := r.Header.Get("X-Password")
-	if password == "" {
+	password, keepAlive := r.Header.Get("X-Password"), r.Header.Get("X-Conference-Authorization")
+	if password == "" && keepAlive == "" {
 		return paramError(OpControlToken, "X-Password is required")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.world.confs[confID]
-	if !ok || subtle.ConstantTimeCompare([]byte(password), []byte(c.ChairPassword)) != 1 {
+	renewal := ok && keepAlive != "" && s.validControlLocked(keepAlive, confID)
+	switch {
+	case renewal:
+	case password == "":
+		return apiError(http.StatusUnauthorized, codeMMCAuthFailed, "Conference authentication failed: the control token is invalid, expired or for another conference")
+	case !ok || subtle.ConstantTimeCompare([]byte(password), []byte(c.ChairPassword)) != 1:
 		return mmcError(codeMMCWrongPassword, "The conference does not exist or the password is wrong")
 	}
 	switch c.State {
@@ -50,6 +61,7 @@ func (s *Sim) handleControlToken(r *http.Request, _ []string) reply {
 	out.Data.Token = tok
 	out.Data.ExpireTime = exp.UnixMilli()
 	out.Data.ConfTokenExpireTime = int64(s.ttls.Control / time.Second)
+	out.Data.Role = 1
 	return jsonReply(http.StatusOK, out)
 }
 

@@ -210,11 +210,46 @@ func TestConfDetail(t *testing.T) {
 	var out confDetailBody
 	detail(DemoConfOngoing).decode(t, &out)
 	require.Equal(t, 10, out.Data.Count)
-	require.Equal(t, "p-001", out.Data.Data[0].ParticipantID)
+	require.Equal(t, 20, out.Data.Limit)
+	require.Len(t, out.Data.Data, 10)
+	require.Equal(t, participant{ParticipantID: "p-001", Role: 0, State: "MEETTING"}, out.Data.Data[0])
+	// role is an integer on the wire, as the SDK's ParticipantInfo decodes it.
+	require.Contains(t, string(detail(DemoConfOngoing).body), `{"participantID":"p-001","role":0,"state":"MEETTING"}`)
 
 	a := detail(DemoConfMissing)
 	require.Equal(t, http.StatusBadRequest, a.status)
 	require.Equal(t, "MMC.111070005", a.errorCode())
+
+	t.Run("Paging", func(t *testing.T) {
+		for _, tt := range []struct {
+			query                string
+			offset, limit, count int
+			first                string
+			participants         int
+		}{
+			{"&offset=3&limit=4", 3, 4, 10, "p-004", 4},
+			{"&offset=8&limit=4", 8, 4, 10, "p-009", 2},
+			{"&offset=10", 10, 20, 10, "", 0},
+			{"&limit=0", 0, 20, 10, "p-001", 10},
+			{"&searchKey=p-01", 0, 20, 1, "p-010", 1},
+			{"&searchKey=00&offset=1&limit=2", 1, 2, 9, "p-002", 2},
+		} {
+			var out confDetailBody
+			detail(DemoConfOngoing+tt.query).decode(t, &out)
+			require.Equal(t, tt.offset, out.Data.Offset, tt.query)
+			require.Equal(t, tt.limit, out.Data.Limit, tt.query)
+			require.Equal(t, tt.count, out.Data.Count, tt.query)
+			require.Len(t, out.Data.Data, tt.participants, tt.query)
+			if tt.first != "" {
+				require.Equal(t, tt.first, out.Data.Data[0].ParticipantID, tt.query)
+			}
+		}
+		for _, q := range []string{"&offset=-1", "&limit=x", "&offset=99999999999"} {
+			a := detail(DemoConfOngoing + q)
+			require.Equal(t, http.StatusBadRequest, a.status, q)
+			require.Equal(t, "MMC.111070001", a.errorCode(), q)
+		}
+	})
 }
 
 func TestControlToken(t *testing.T) {
@@ -231,6 +266,7 @@ func TestControlToken(t *testing.T) {
 	require.NotEmpty(t, out.Data.Token)
 	require.Equal(t, testStart.Add(DefaultControlTTL).UnixMilli(), out.Data.ExpireTime)
 	require.Equal(t, int64(1800), out.Data.ConfTokenExpireTime)
+	require.Equal(t, 1, out.Data.Role, "the chair password logs in as host")
 
 	for _, tt := range []struct {
 		conf, password, loginType, code string
@@ -246,6 +282,40 @@ func TestControlToken(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, a.status, "%+v", tt)
 		require.Equal(t, tt.code, a.errorCode(), "%+v", tt)
 	}
+
+	t.Run("KeepAlive", func(t *testing.T) {
+		// The SDK's CreateConfTokenRequest: a valid control token in
+		// X-Conference-Authorization renews it, the host password unchecked;
+		// an invalid or expired one needs the password again.
+		renew := func(conf, token, password string) answer {
+			return b.send(t, http.MethodGet, "/v1/mmc/control/conferences/token?conferenceID="+conf,
+				http.Header{"X-Conference-Authorization": {token}, "X-Password": {password}, "X-Login-Type": {"1"}}, "")
+		}
+		tok := b.controlToken(t, DemoConfOngoing)
+		for _, password := range []string{"", "wrong"} {
+			a := renew(DemoConfOngoing, tok, password)
+			require.Equal(t, http.StatusOK, a.status, "password %q: %s", password, a.body)
+			var out controlTokenBody
+			a.decode(t, &out)
+			require.NotEqual(t, tok, out.Data.Token)
+			require.Equal(t, http.StatusOK, b.hangup(t, DemoConfOngoing, out.Data.Token, `{"bulkHangUpParticipants":["p-009"]}`).status)
+		}
+
+		a := renew(DemoConfOngoing, "stb-not-a-token", "")
+		require.Equal(t, http.StatusUnauthorized, a.status)
+		require.Equal(t, "MMC.111070004", a.errorCode())
+		a = renew(DemoConfOngoing2, tok, "") // another meeting's token
+		require.Equal(t, http.StatusUnauthorized, a.status)
+		require.Equal(t, "MMC.111070004", a.errorCode())
+		a = renew(DemoConfOngoing2, tok, "wrong")
+		require.Equal(t, http.StatusBadRequest, a.status)
+		require.Equal(t, "MMC.111072065", a.errorCode())
+		require.Equal(t, http.StatusOK, renew(DemoConfOngoing, "stb-not-a-token", DemoChairPassword).status, "falls back to the password")
+
+		b.clock.Advance(DefaultControlTTL)
+		a = renew(DemoConfOngoing, tok, "")
+		require.Equal(t, http.StatusUnauthorized, a.status, "an expired token does not renew")
+	})
 }
 
 func TestHangup(t *testing.T) {

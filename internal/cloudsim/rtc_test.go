@@ -145,6 +145,32 @@ func handSigned(b *testBundle, path string, sk string, date time.Time) http.Head
 	}
 }
 
+// sdkSigned builds the headers the official Go SDK sends on a body-less RTC
+// POST: it signs user-agent;x-project-id;x-sdk-date and never host (it does
+// not set Host itself), and sends Content-Type unsigned.
+func sdkSigned(b *testBundle, path string, sk string, date time.Time) http.Header {
+	const userAgent = "huaweicloud-usdk-go/3.0"
+	sdkDate := date.UTC().Format("20060102T150405Z")
+	emptyHash := sha256.Sum256(nil)
+	canonical := "POST\n" + path + "/\n\n" +
+		"user-agent:" + userAgent + "\n" +
+		"x-project-id:" + b.creds.ProjectID + "\n" +
+		"x-sdk-date:" + sdkDate + "\n\n" +
+		"user-agent;x-project-id;x-sdk-date\n" +
+		hex.EncodeToString(emptyHash[:])
+	crHash := sha256.Sum256([]byte(canonical))
+	sts := "SDK-HMAC-SHA256\n" + sdkDate + "\n" + hex.EncodeToString(crHash[:])
+	m := hmac.New(sha256.New, []byte(sk))
+	m.Write([]byte(sts))
+	return http.Header{
+		"Content-Type":  {"application/json"},
+		"User-Agent":    {userAgent},
+		"X-Project-Id":  {b.creds.ProjectID},
+		"X-Sdk-Date":    {sdkDate},
+		"Authorization": {"SDK-HMAC-SHA256 Access=" + b.creds.AK + ", SignedHeaders=user-agent;x-project-id;x-sdk-date, Signature=" + hex.EncodeToString(m.Sum(nil))},
+	}
+}
+
 func TestRTCAuth(t *testing.T) {
 	t.Parallel()
 
@@ -153,6 +179,32 @@ func TestRTCAuth(t *testing.T) {
 		_, b := setup(t)
 		a := b.send(t, http.MethodPost, "/v2/apps/demo-app-2/disable", handSigned(b, "/v2/apps/demo-app-2/disable", b.creds.SK, b.clock.Now()), "")
 		require.Equal(t, http.StatusOK, a.status, "body: %s", a.body)
+	})
+
+	t.Run("SignedAsTheSDKDoesWithoutHost", func(t *testing.T) {
+		t.Parallel()
+		sim, b := setup(t)
+		a := b.send(t, http.MethodPost, "/v2/apps/demo-app/rooms/room-001/dismiss",
+			sdkSigned(b, "/v2/apps/demo-app/rooms/room-001/dismiss", b.creds.SK, b.clock.Now()), "")
+		require.Equal(t, http.StatusAccepted, a.status, "body: %s", a.body)
+		a = b.send(t, http.MethodPost, "/v2/apps/demo-app-2/disable", sdkSigned(b, "/v2/apps/demo-app-2/disable", b.creds.SK, b.clock.Now()), "")
+		require.Equal(t, http.StatusOK, a.status, "body: %s", a.body)
+		require.Equal(t, 1, sim.Stats().Effect("disable:demo-app-2"))
+
+		// Still refused: a wrong key, a stale date, an unknown AK, a
+		// signed set without x-sdk-date.
+		for name, h := range map[string]http.Header{
+			"WrongSK":    sdkSigned(b, "/v2/apps/demo-app/disable", "wrong-sk", b.clock.Now()),
+			"StaleDate":  sdkSigned(b, "/v2/apps/demo-app/disable", b.creds.SK, b.clock.Now().Add(-16*time.Minute)),
+			"UnknownAK":  replaceHeader(sdkSigned(b, "/v2/apps/demo-app/disable", b.creds.SK, b.clock.Now()), "Authorization", "Access="+b.creds.AK, "Access=SOMEONEELSE"),
+			"DateNotSig": replaceHeader(sdkSigned(b, "/v2/apps/demo-app/disable", b.creds.SK, b.clock.Now()), "Authorization", ";x-sdk-date,", ","),
+		} {
+			a := b.send(t, http.MethodPost, "/v2/apps/demo-app/disable", h, "")
+			require.Equal(t, http.StatusUnauthorized, a.status, name)
+			require.Equal(t, "APIG.0301", a.errorCode(), name)
+		}
+		app, _ := sim.App(DemoApp)
+		require.Equal(t, AppActivation, app.State)
 	})
 
 	t.Run("Tampered", func(t *testing.T) {
@@ -268,4 +320,10 @@ func TestIAMToken(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, a.status)
 	a = b.send(t, http.MethodPost, "/v3/auth/tokens", nil, `{"auth":{}}`)
 	require.Equal(t, http.StatusBadRequest, a.status)
+}
+
+// replaceHeader replaces the first old in h's key header by new.
+func replaceHeader(h http.Header, key, old, new string) http.Header {
+	h.Set(key, strings.Replace(h.Get(key), old, new, 1))
+	return h
 }
