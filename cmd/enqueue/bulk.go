@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meetops/meetops/internal/bulk"
+	"github.com/meetops/meetops/internal/termtext"
 )
 
 // bulkFlags are the flags of the bulk command.
@@ -131,7 +132,7 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 	job := bulk.Job{
 		Input: in, DryRun: f.dryRun, SkipInvalid: f.skipInvalid,
 		OnInvalid: func(it bulk.Item) {
-			fmt.Fprintf(a.stderr, "%s:%d: %s\n", in.Name, it.Line, it.Reason())
+			fmt.Fprintf(a.stderr, "%s:%d: %s\n", termtext.Escape(in.Name), it.Line, termtext.Escape(it.Reason()))
 			if writeInvalid {
 				rep.write(bulk.Result{Line: it.Line, Outcome: bulk.Invalid, Error: it.Reason()})
 			}

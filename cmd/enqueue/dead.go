@@ -11,6 +11,7 @@ import (
 
 	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/bulk"
+	"github.com/meetops/meetops/internal/termtext"
 )
 
 // maxMessage is how much of an upstream error message the table shows.
@@ -167,7 +168,7 @@ func (a *app) reportFailures(failures []keyFailure) error {
 		return nil
 	}
 	for _, f := range failures {
-		fmt.Fprintf(a.stderr, "enqueue: %s: %s\n", f.Key, f.Error)
+		fmt.Fprintf(a.stderr, "enqueue: %s: %s\n", termtext.Escape(f.Key), termtext.Escape(f.Error))
 	}
 	return &exitError{code: exitFailure}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -132,4 +133,36 @@ func TestDeadErrors(t *testing.T) {
 			require.True(t, strings.HasPrefix(r.stderr, tc.stderr), "stderr:\n%s", r.stderr)
 		})
 	}
+}
+
+// An upstream message (or code) with terminal escape sequences is shown
+// escaped in every human output — the dead-letter table, show, status and
+// a requeue failure on stderr — and exact in JSON.
+func TestHostileUpstreamTextIsEscapedForTerminals(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const hostile = "gone\x1b]0;pwned\x07\x1b[2J\u009b31m"
+	key := b.archive(t, deadDismiss, map[string]any{"reason": "http_4xx", "status": 404,
+		"error_code": "RTC.\x1b[5m1", "error_msg": hostile, "attempts": 1})
+	b.addDeadLetter(t, "bad\x1b[1mkey", meetops.Dismiss{AppID: "a", RoomID: ".."}, "default",
+		map[string]any{"reason": "invalid_payload", "error_msg": hostile, "attempts": 1})
+	for _, args := range [][]string{
+		{"dead", "list"},
+		{"dead", "show", key},
+		{"status", "bad\x1b[1mkey"},
+		{"dead", "requeue", "bad\x1b[1mkey"},
+	} {
+		r := b.run(t, args...)
+		for _, out := range []string{r.stdout, r.stderr} {
+			require.NotContains(t, out, "\x1b", "%v: raw ESC in %q", args, out)
+			require.NotContains(t, out, "\x07", "%v", args)
+			require.NotContains(t, out, "\u009b", "%v", args)
+		}
+		require.Contains(t, r.stdout+r.stderr, `\x1b`, "%v: shown escaped", args)
+	}
+	r := b.run(t, "dead", "show", key, "-o", "json")
+	requireCode(t, r, exitOK)
+	var d meetops.DeadLetter
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &d))
+	require.Equal(t, hostile, d.ErrorMsg, "JSON output stays exact")
 }

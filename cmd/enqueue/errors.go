@@ -8,6 +8,7 @@ import (
 
 	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/bulk"
+	"github.com/meetops/meetops/internal/termtext"
 )
 
 // Exit codes, as the command documents them (enqueue --help).
@@ -92,12 +93,14 @@ func (a *app) report(cmd *cobra.Command, err error) int {
 	return exitFailure
 }
 
+// printErr prints err as one line, control characters escaped: an error
+// can quote an upstream message or a key.
 func (a *app) printErr(err error) {
-	fmt.Fprintf(a.stderr, "enqueue: %s\n", bulk.OneLine(err))
+	fmt.Fprintf(a.stderr, "enqueue: %s\n", termtext.Escape(bulk.OneLine(err)))
 }
 
 func (a *app) usage(cmd *cobra.Command, msg string) {
-	fmt.Fprintf(a.stderr, "enqueue: %s\n", msg)
+	fmt.Fprintf(a.stderr, "enqueue: %s\n", termtext.Escape(msg))
 	if cmd != nil {
 		fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}

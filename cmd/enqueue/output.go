@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/meetops/meetops/internal/termtext"
 )
 
 // table writes aligned columns for people.
@@ -45,7 +47,9 @@ func (t *table) row(cells ...any) {
 func (t *table) flush() error { return t.tw.Flush() }
 
 // cell renders one table cell: "-" for empty values, UTC times, tabs and
-// newlines flattened so the columns stay aligned.
+// newlines flattened so the columns stay aligned, and any other control
+// character escaped (an upstream message or a task ID could carry terminal
+// escape sequences).
 func cell(v any) string {
 	var s string
 	switch x := v.(type) {
@@ -72,7 +76,7 @@ func cell(v any) string {
 	if s == "" {
 		return "-"
 	}
-	return strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s)
+	return termtext.Escape(strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s))
 }
 
 // truncate shortens s to n runes, marking the cut.
@@ -91,16 +95,21 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// indentJSON renders raw JSON indented for people ("-" when empty).
+// indentJSON renders raw JSON indented for people ("-" when empty), its
+// control characters escaped line by line.
 func indentJSON(raw []byte, prefix string) string {
 	if len(raw) == 0 {
 		return prefix + "-"
 	}
 	var b bytes.Buffer
 	if err := json.Indent(&b, raw, prefix, "  "); err != nil {
-		return prefix + string(raw)
+		return prefix + termtext.Escape(string(raw))
 	}
-	return prefix + b.String()
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = termtext.Escape(l)
+	}
+	return prefix + strings.Join(lines, "\n")
 }
 
 // jsonArray streams a JSON array, one element per line, so a long list

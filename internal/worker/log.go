@@ -9,6 +9,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 	"golang.org/x/term"
+
+	"github.com/meetops/meetops/internal/termtext"
 )
 
 // NewLogger returns the process logger: JSON lines, or a console writer
@@ -19,9 +21,24 @@ func NewLogger(w io.Writer, level, format string) zerolog.Logger {
 		lvl = zerolog.InfoLevel
 	}
 	if format == "console" || (format == "" && isTerminal(w)) {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		w = consoleWriter(w)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+// consoleWriter is zerolog's console writer with every message and value
+// escaped for the terminal: a log line can quote an upstream error message
+// or a task ID, which could carry escape sequences. (JSON lines escape
+// control characters already.)
+func consoleWriter(w io.Writer) zerolog.ConsoleWriter {
+	escape := func(i any) string {
+		if i == nil {
+			return ""
+		}
+		return termtext.Escape(fmt.Sprintf("%s", i))
+	}
+	return zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly,
+		FormatMessage: escape, FormatFieldValue: escape, FormatErrFieldValue: escape}
 }
 
 func isTerminal(w io.Writer) bool {
