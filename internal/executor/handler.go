@@ -89,7 +89,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a.log = h.deps.Logger.With().Str("task_id", a.key).Str("type", t.Type()).
 		Int("attempt", a.retried+1).Str("key", a.key).Logger()
 
-	op, err := tasks.Decode(t.Type(), t.Payload())
+	op, err := tasks.Decode(t.Type(), t.Payload()) // refuses an oversized payload before decoding it
 	if err != nil {
 		return h.deadLetter(ctx, a, nil, tasks.Result{Reason: tasks.ReasonInvalidPayload, ErrorMsg: err.Error(), Attempts: a.retried + 1})
 	}

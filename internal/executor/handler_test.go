@@ -3,7 +3,9 @@ package executor_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -287,6 +289,28 @@ func TestInvalidPayloadNeverReachesUpstream(t *testing.T) {
 	rec, err := b.dead.Get(context.Background(), "bad-1")
 	require.NoError(t, err)
 	require.Equal(t, tasks.ReasonInvalidPayload, rec.Reason)
+}
+
+// A payload over the cap, written straight into Redis (no producer would
+// build one), is refused before it is decoded, and the dead letter keeps a
+// prefix of it, not all of it.
+func TestOversizedPayloadIsRefusedUndecoded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	huge := []byte(`{"app_id":"` + strings.Repeat("a", tasks.MaxPayloadBytes) + `","room_id":"r"}`)
+	_, err := b.client.Enqueue(asynq.NewTask(tasks.TypeDismiss, huge, asynq.TaskID("huge-1"), asynq.Retention(time.Hour)))
+	require.NoError(t, err)
+	info := b.wait(t, "default", "huge-1")
+	require.Equal(t, asynq.TaskStateArchived, info.State)
+	r := result(t, info)
+	require.Equal(t, tasks.ReasonInvalidPayload, r.Reason)
+	require.Contains(t, r.ErrorMsg, "over the limit of 262144")
+	require.Zero(t, b.sim.Stats().Count("dismiss"))
+	rec, err := b.dead.Get(context.Background(), "huge-1")
+	require.NoError(t, err)
+	require.Less(t, len(rec.Payload), 2<<10, "a prefix only")
+	require.Contains(t, string(rec.Payload), fmt.Sprintf("(%d bytes in all; truncated)", len(huge)))
+	require.True(t, json.Valid(rec.Payload))
 }
 
 func TestLedgerSucceededSkipsUpstream(t *testing.T) {

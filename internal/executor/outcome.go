@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -83,9 +84,18 @@ func (h *Handler) deadLetter(ctx context.Context, a attempt, lease *ledger.Lease
 	return fmt.Errorf("dead letter (%s): %s: %w", r.Reason, r.ErrorMsg, asynq.SkipRetry)
 }
 
+// storedPayloadMax is how much of an oversized payload a dead letter keeps.
+const storedPayloadMax = 1 << 10
+
 // validJSON returns payload as a JSON value, or as a JSON string when it is
-// not valid JSON (an invalid payload must still be stored and shown).
+// not valid JSON (an invalid payload must still be stored and shown). A
+// payload over tasks.MaxPayloadBytes is stored as a JSON string of its first
+// storedPayloadMax bytes and a note of its size, never whole.
 func validJSON(payload []byte) []byte {
+	if len(payload) > tasks.MaxPayloadBytes {
+		b, _ := json.Marshal(fmt.Sprintf("%s… (%d bytes in all; truncated)", strings.ToValidUTF8(string(payload[:storedPayloadMax]), ""), len(payload)))
+		return b
+	}
 	if len(payload) > 0 && json.Valid(payload) {
 		return payload
 	}

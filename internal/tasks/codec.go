@@ -16,6 +16,9 @@ import (
 // data and invalid values; every error names the field and matches
 // ErrInvalid.
 func Decode(taskType string, payload []byte) (Op, error) {
+	if err := CheckPayloadSize(len(payload)); err != nil {
+		return nil, err
+	}
 	op := newOp(taskType)
 	if op == nil {
 		return nil, &FieldError{Msg: fmt.Sprintf("unknown task type %q", taskType)}
@@ -28,6 +31,15 @@ func Decode(taskType string, payload []byte) (Op, error) {
 		return nil, err
 	}
 	return op, nil
+}
+
+// CheckPayloadSize reports a payload of n bytes over MaxPayloadBytes, as an
+// error matching ErrInvalid.
+func CheckPayloadSize(n int) error {
+	if n > MaxPayloadBytes {
+		return &FieldError{Msg: fmt.Sprintf("payload is %d bytes, over the limit of %d", n, MaxPayloadBytes)}
+	}
+	return nil
 }
 
 // deref turns the *T used for decoding back into the T value that

@@ -44,6 +44,7 @@ func TestDecodeRejectsBadPayloadsNamingTheField(t *testing.T) {
 		{"not json", tasks.TypeDisable, `app_id=a`, ""},
 		{"empty", tasks.TypeDisable, ``, ""},
 		{"unknown type", "rtc:room:explode", `{}`, ""},
+		{"oversized", tasks.TypeDisable, `{"app_id":"` + strings.Repeat("a", tasks.MaxPayloadBytes) + `"}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,6 +69,9 @@ func Prepare(op Op, o TaskOptions) (Prepared, error) {
 		return Prepared{}, err
 	}
 	payload := Canonical(op)
+	if err := CheckPayloadSize(len(payload)); err != nil {
+		return Prepared{}, err // unreachable for a valid operation; kept as the worker's rule
+	}
 	key := o.Key
 	if key == "" {
 		key = keyOf(op.Name(), payload)

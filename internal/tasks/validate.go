@@ -15,6 +15,12 @@ const (
 	MaxVMRs = 100
 	// MaxIDLen is the longest identifier, in bytes.
 	MaxIDLen = 128
+	// MaxPayloadBytes is the largest task payload accepted, producer side
+	// and worker side. A valid operation is far smaller (a hang-up of 500
+	// IDs of 128 bytes is about 66 KiB); the cap stops a payload written
+	// straight into Redis from being decoded, copied into a dead letter or
+	// logged whole.
+	MaxPayloadBytes = 256 << 10
 )
 
 // ErrInvalid is matched (errors.Is) by every validation and decoding error.
