@@ -155,9 +155,12 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 	}
 	var ve *bulk.ValidationError
 	var he *bulk.HeaderError
+	var tl *bulk.RecordTooLongError
 	switch {
 	case errors.As(err, &he):
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s:1: %s; nothing enqueued", in.Name, he.Msg)}
+	case errors.As(err, &tl):
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s:%d: CSV record longer than %d bytes; nothing enqueued", in.Name, tl.Line, bulk.MaxLineBytes)}
 	case errors.As(err, &ve) && errors.Is(err, context.Canceled):
 		return &exitError{code: exitFailure, err: fmt.Errorf("%s: interrupted while validating line %d; nothing enqueued", in.Name, ve.Line+1)}
 	case errors.As(err, &ve):

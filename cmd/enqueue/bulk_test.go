@@ -185,6 +185,7 @@ func TestBulkUsageAndInputErrors(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	txt := writeFile(t, "ops.txt", "{}\n")
+	huge := writeFile(t, "huge.csv", "op,app_id\ndisable,a\ndisable,"+strings.Repeat("x", 2<<20)+"\n")
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -198,6 +199,7 @@ func TestBulkUsageAndInputErrors(t *testing.T) {
 		{"bad batch", []string{"bulk", "testdata/bulk/ops.jsonl", "--batch", "0"}, exitUsage, "--batch must be at least 1, got 0"},
 		{"missing file", []string{"bulk", "testdata/bulk/nope.jsonl"}, exitFailure, "stat testdata/bulk/nope.jsonl: no such file or directory"},
 		{"directory", []string{"bulk", "testdata/bulk", "--format", "jsonl"}, exitFailure, "testdata/bulk is a directory"},
+		{"CSV record over 1 MiB", []string{"bulk", huge}, exitUsage, huge + ":3: CSV record longer than 1048576 bytes; nothing enqueued"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -36,19 +36,81 @@ func newBOMSkipper(r io.Reader) io.Reader {
 	return br
 }
 
+// RecordTooLongError is a CSV record over MaxLineBytes. Reading cannot go
+// on past it (where the record ends is not known without reading it whole),
+// so it fails the input; Line is where the record starts.
+type RecordTooLongError struct {
+	Line int
+}
+
+// Error implements error.
+func (e *RecordTooLongError) Error() string {
+	return fmt.Sprintf("line %d: CSV record longer than %d bytes", e.Line, MaxLineBytes)
+}
+
+// Is makes errors.Is(err, meetops.ErrInvalid) true.
+func (e *RecordTooLongError) Is(target error) bool { return target == meetops.ErrInvalid }
+
 // csvReader reads CSV with a header row.
 type csvReader struct {
 	cr     *csv.Reader
+	src    *recordLimiter
 	header []string
+	// nextLine is the line the next record starts on, at the earliest.
+	nextLine int
 }
 
 // NewCSV returns a Reader of CSV: a header row naming the fields, then one
 // operation per record; list fields are ';'-separated, empty cells absent.
+// A record (a line, or several with quoted newlines) longer than
+// MaxLineBytes fails the input with a *RecordTooLongError, without reading
+// more of it than that.
 func NewCSV(r io.Reader) Reader {
-	cr := csv.NewReader(newBOMSkipper(r))
+	src := &recordLimiter{r: newBOMSkipper(r)}
+	cr := csv.NewReader(src)
 	cr.FieldsPerRecord = -1 // checked per record, to report rather than stop
 	cr.ReuseRecord = true
-	return &csvReader{cr: cr}
+	return &csvReader{cr: cr, src: src, nextLine: 1}
+}
+
+// recordLimiter feeds the CSV reader, failing once the record being read
+// is over MaxLineBytes: it counts the bytes it handed over since the end of
+// the last record (base, set by csvReader), which exceed the record by at
+// most the CSV reader's read-ahead.
+type recordLimiter struct {
+	r         io.Reader
+	delivered int64
+	base      int64
+	err       error
+}
+
+// csvReadAhead bounds how far encoding/csv reads past what it consumed
+// (its bufio.Reader's default size).
+const csvReadAhead = 4096
+
+func (l *recordLimiter) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	if l.delivered-l.base > MaxLineBytes+csvReadAhead {
+		l.err = errRecordTooLong
+		return 0, l.err
+	}
+	n, err := l.r.Read(p)
+	l.delivered += int64(n)
+	return n, err
+}
+
+var errRecordTooLong = errors.New("record too long")
+
+// done records that the CSV reader has consumed everything up to the end
+// of the record it returned, and the line the next one starts on.
+func (r *csvReader) done(rec []string) {
+	r.src.base = r.cr.InputOffset()
+	if len(rec) > 0 {
+		last, _ := r.cr.FieldPos(len(rec) - 1)
+		r.nextLine = last + strings.Count(rec[len(rec)-1], "\n") + 1
+	}
 }
 
 // Next implements Reader.
@@ -62,13 +124,19 @@ func (r *csvReader) Next() (Item, error) {
 	if errors.Is(err, io.EOF) {
 		return Item{}, io.EOF
 	}
+	if errors.Is(err, errRecordTooLong) {
+		return Item{}, &RecordTooLongError{Line: r.nextLine}
+	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
+		r.done(nil)
+		r.nextLine = pe.Line + 1
 		return Item{Line: pe.StartLine, Err: errorf("malformed CSV: " + pe.Err.Error())}, nil
 	}
 	if err != nil {
 		return Item{}, err
 	}
+	r.done(rec)
 	line, _ := r.cr.FieldPos(0)
 	if len(rec) != len(r.header) {
 		return Item{Line: line, Err: errorf(fmt.Sprintf("has %d fields, the header has %d", len(rec), len(r.header)))}, nil
@@ -94,9 +162,13 @@ func (r *csvReader) readHeader() error {
 	if errors.Is(err, io.EOF) {
 		return io.EOF
 	}
+	if errors.Is(err, errRecordTooLong) {
+		return &HeaderError{Msg: fmt.Sprintf("header: longer than %d bytes", MaxLineBytes)}
+	}
 	if err != nil {
 		return &HeaderError{Msg: fmt.Sprintf("header: %v", err)}
 	}
+	r.done(rec)
 	header := slices.Clone(rec)
 	var problems []string
 	for i, name := range header {

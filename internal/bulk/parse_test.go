@@ -3,6 +3,7 @@ package bulk_test
 import (
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +173,52 @@ func TestFormatFor(t *testing.T) {
 	require.ErrorContains(t, err, "--format")
 	_, err = bulk.FormatFor("ops.csv", "xml")
 	require.ErrorContains(t, err, `unknown format "xml"`)
+}
+
+// cellReader yields a CSV whose third line holds one cell of n bytes,
+// without ever holding it in memory.
+func cellReader(n int64) io.Reader {
+	return io.MultiReader(
+		strings.NewReader("op,app_id\ndisable,ok-app\ndisable,"),
+		io.LimitReader(repeatReader('x'), n),
+		strings.NewReader("\ndisable,after\n"))
+}
+
+type repeatReader byte
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}
+
+// A CSV record over MaxLineBytes (here a 50 MB cell) fails the input at
+// its line after reading little more than the cap, instead of buffering
+// the whole cell (531 MB of RSS before the cap).
+func TestCSVRecordTooLongFailsAtItsLineInBoundedMemory(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := bulk.NewCSV(cellReader(50 << 20))
+	it, err := r.Next()
+	require.NoError(t, err)
+	require.NoError(t, it.Err)
+	require.Equal(t, 2, it.Line)
+	_, err = r.Next()
+	var tl *bulk.RecordTooLongError
+	require.ErrorAs(t, err, &tl)
+	require.Equal(t, 3, tl.Line)
+	require.ErrorIs(t, err, meetops.ErrInvalid)
+	runtime.ReadMemStats(&after)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "allocated while reading the oversized record")
+
+	// Just under the cap is an ordinary (invalid: the ID is too long) line,
+	// and reading goes on.
+	r = bulk.NewCSV(cellReader(bulk.MaxLineBytes - 100))
+	for _, want := range []int{2, 3, 4} {
+		it, err := r.Next()
+		require.NoError(t, err)
+		require.Equal(t, want, it.Line)
+	}
 }
