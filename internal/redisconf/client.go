@@ -1,7 +1,13 @@
 package redisconf
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,6 +82,14 @@ func (co ClientOptions) apply(o *redis.Options) {
 // against the host it is dialled at (REDIS_URL's host is ignored), and on
 // Sentinel the sentinels are dialled with the same TLS setting as the data
 // nodes (go-redis has one for both).
+//
+// The Cluster client follows a failover on its own: when a command fails
+// because a node refused or dropped the connection, timed out or answered
+// CLUSTERDOWN, it reloads its slot map, so the slots of a crashed primary
+// are served by its promoted replica a few hundred milliseconds after the
+// promotion, where go-redis alone waits for its 60s reload timer. The
+// Sentinel client asks a sentinel for the primary on every new connection
+// and follows as fast without help.
 func (c Config) NewClient(co ClientOptions) (redis.UniversalClient, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -141,5 +155,76 @@ func newClusterClient(addrs []string, o *redis.Options) *redis.ClusterClient {
 		MaxConcurrentDials: o.MaxConcurrentDials,
 		ConnMaxIdleTime:    o.ConnMaxIdleTime, ConnMaxLifetime: o.ConnMaxLifetime, ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
 	})
+	cc.OnNewNode(func(node *redis.Client) { node.AddHook(reloadOnFailure{cc}) })
 	return cc
+}
+
+// reloadOnFailure is a hook on every node client of a cluster client that
+// asks for a reload of the slot map when a command fails in a way that says
+// the topology may have changed: the node refused or dropped the
+// connection, timed out, or answered CLUSTERDOWN.
+//
+// go-redis v9 reloads the slot map only on MOVED/ASK and READONLY replies
+// and on a timer (ClusterStateReloadInterval, 60s). A SIGKILLed primary
+// answers nothing, let alone MOVED, so without this hook a cluster client
+// keeps sending that slot's commands to the dead address until the timer
+// fires — measured at up to a minute. ReloadState is cheap to call often:
+// go-redis runs at most one reload at a time, and folds every request that
+// comes in meanwhile into one more reload 200ms later.
+type reloadOnFailure struct{ cc *redis.ClusterClient }
+
+// DialHook returns next unchanged: a failed dial surfaces as the error of
+// the command that needed the connection.
+func (h reloadOnFailure) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook asks for a reload after a command failed with a topology
+// error. The cluster client's own CLUSTER SLOTS, sent while it reloads, does
+// not count: a dead node that a reload happens to ask first would otherwise
+// keep reloads going.
+func (h reloadOnFailure) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil && cmd.Name() != "cluster" && topologyError(err) {
+			h.cc.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+// ProcessPipelineHook asks for a reload after a pipeline or transaction
+// failed with a topology error.
+func (h reloadOnFailure) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if err == nil {
+			for _, cmd := range cmds {
+				if err = cmd.Err(); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil && topologyError(err) {
+			h.cc.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+// topologyError reports whether err may mean the node no longer serves its
+// slots: a network error (refused, reset, timed out, closed), or a
+// CLUSTERDOWN reply. A cancelled context, a nil reply or an ordinary command
+// error does not.
+func topologyError(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, redis.Nil) {
+		return false
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	return strings.HasPrefix(err.Error(), "CLUSTERDOWN ")
 }
