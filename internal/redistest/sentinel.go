@@ -178,7 +178,7 @@ func (x *Sentinel) sentinelConf(s *Server, primary *Server, i int, ports []int, 
 	line("bind 127.0.0.1")
 	line("protected-mode no")
 	line("dir %q", s.Dir)
-	line("logfile %q", filepath.Join(s.Dir, "sentinel.log"))
+	line("logfile %q", filepath.Join(s.Dir, "redis.log")) // where a failed start is reported from
 	line("sentinel myid %s", ids[i])
 	line("sentinel monitor %s 127.0.0.1 %s 2", name, portOf(primary.Addr))
 	line("sentinel down-after-milliseconds %s %d", name, x.opts.DownAfter.Milliseconds())
