@@ -6,6 +6,14 @@
 // is stopped when the package's tests end. Tests that need to stop, kill or
 // restart Redis start a dedicated server with [New].
 //
+// Two topologies of real servers, with no embedded fallback, test Redis
+// Cluster and Sentinel: [NewCluster] and [SharedCluster] give three primaries
+// with a replica each, [NewSentinel] and [SharedSentinel] a primary, a
+// replica and three sentinels. Both can SIGKILL their primary and wait for
+// the promotion of its replica. Without a redis-server binary they skip the
+// test, or fail it with MEETOPS_REQUIRE_REDIS_SERVER=1. Every process is
+// killed by the kernel if the test binary dies.
+//
 // Environment:
 //
 //   - REDIS_URL: use that server instead of starting one. Each test still gets
@@ -66,6 +74,7 @@ type Server struct {
 	mini   *miniredis.Miniredis
 	nextDB atomic.Int64
 	extern *url.URL // set when REDIS_URL points at an outside server
+	conf   string   // set for a sentinel: its config file, which holds every setting
 }
 
 // Start starts a server. Prefer [New] in tests, which stops it at cleanup.
@@ -132,6 +141,9 @@ func New(tb testing.TB, opts Options) *Server {
 }
 
 func (s *Server) args() []string {
+	if s.conf != "" {
+		return []string{s.conf, "--sentinel"}
+	}
 	fsync := "everysec"
 	if s.opts.AppendFsyncAlways {
 		fsync = "always"
@@ -335,12 +347,14 @@ func (s *Server) Close() {
 func (s *Server) Embedded() bool { return s.mini != nil }
 
 var (
-	shared    *Server
-	sharedErr error
+	shared      *Server
+	sharedErr   error
+	mainRunning atomic.Bool // set by Main, so lazily started topologies are torn down
 )
 
-// Main starts the package's shared server, runs the tests and stops it. Call
-// it from TestMain:
+// Main starts the package's shared server, runs the tests and stops it, and
+// with it the shared Cluster and Sentinel topologies if a test started them
+// ([SharedCluster], [SharedSentinel]). Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { redistest.Main(m) }
 func Main(m *testing.M) { os.Exit(Run(m)) }
@@ -350,7 +364,9 @@ func Main(m *testing.M) { os.Exit(Run(m)) }
 // has more to do after the tests.
 func Run(m *testing.M) int {
 	shared, sharedErr = Start(Options{})
+	mainRunning.Store(true)
 	code := m.Run()
+	closeSharedTopologies()
 	if shared != nil {
 		shared.Close()
 	}
