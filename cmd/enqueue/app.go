@@ -13,13 +13,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/meetops/meetops"
+	"github.com/meetops/meetops/internal/redisconf"
 )
 
-// Defaults of the global flags.
-const (
-	defaultRedisURL = "redis://127.0.0.1:6379/0"
-	defaultTimeout  = 5 * time.Second
-)
+// defaultTimeout is --timeout's default.
+const defaultTimeout = 5 * time.Second
 
 // app is one invocation: its streams, environment and global flags.
 type app struct {
@@ -87,7 +85,7 @@ failure, 2 usage or validation error, 3 key reused with a different payload.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.redisURL, "redis-url", defaultRedisURL, "Redis URL: redis://[:password@]host:port/db, rediss:// for TLS (env REDIS_URL)")
+	pf.StringVar(&a.redisURL, "redis-url", redisconf.DefaultURL, "Redis URL: redis://[:password@]host:port/db, rediss:// for TLS (env REDIS_URL)")
 	pf.DurationVar(&a.timeout, "timeout", defaultTimeout, "how long to wait for Redis to answer when connecting")
 	pf.DurationVar(&a.dedupWindow, "dedup-window", 0, "how long completed tasks are kept for deduplication; the worker's DEDUP_WINDOW (env DEDUP_WINDOW, default 24h)")
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text (aligned tables) or json")

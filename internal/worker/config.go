@@ -15,6 +15,7 @@ import (
 
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/ratelimit"
+	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -95,7 +96,6 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultRedisURL        = "redis://127.0.0.1:6379/0"
 	DefaultConcurrency     = 50
 	DefaultHTTPAddr        = "127.0.0.1:8080"
 	DefaultShutdownTimeout = 10 * time.Second
@@ -104,7 +104,7 @@ const (
 // WithDefaults returns c with zero values replaced by their defaults.
 func (c Config) WithDefaults() Config {
 	if c.RedisURL == "" && len(c.RedisClusterAddrs) == 0 {
-		c.RedisURL = DefaultRedisURL
+		c.RedisURL = redisconf.DefaultURL
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency

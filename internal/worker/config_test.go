@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/redisconf"
 )
 
 // validAPI is a complete upstream configuration (AK/SK and App ID).
@@ -82,7 +83,7 @@ func TestValidateNamesEachProblem(t *testing.T) {
 	require.Equal(t, 50, c.Concurrency)
 	require.Equal(t, "127.0.0.1:8080", c.HTTPAddr)
 	require.Equal(t, 10*time.Second, c.ShutdownTimeout)
-	require.Equal(t, DefaultRedisURL, c.RedisURL)
+	require.Equal(t, redisconf.DefaultURL, c.RedisURL)
 }
 
 func TestRedactURLError(t *testing.T) {
