@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -178,7 +179,7 @@ func (s *Server) start() error {
 	s.mu.Lock()
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
-	if err := s.waitReady(exited, 10*time.Second); err != nil {
+	if err := s.waitReady(exited, cmd.Process.Pid, 10*time.Second); err != nil {
 		_ = cmd.Process.Kill()
 		<-exited
 		log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
@@ -187,15 +188,26 @@ func (s *Server) start() error {
 	return nil
 }
 
-func (s *Server) waitReady(exited <-chan struct{}, timeout time.Duration) error {
+// waitReady waits until the server answers PING, and checks that the
+// server answering is this process (pid): when two tests probe the same
+// free port at once, the one that lost the race would otherwise take the
+// other's server for its own.
+func (s *Server) waitReady(exited <-chan struct{}, pid int, timeout time.Duration) error {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, Password: s.opts.Password, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		err := c.Ping(ctx).Err()
+		var info string
+		if err == nil {
+			info, err = c.Info(ctx, "server").Result()
+		}
 		cancel()
 		if err == nil {
+			if !strings.Contains(info, "process_id:"+strconv.Itoa(pid)+"\r\n") {
+				return fmt.Errorf("port %s is answered by another redis-server", portOf(s.Addr))
+			}
 			return nil
 		}
 		select {
