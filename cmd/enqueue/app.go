@@ -14,6 +14,7 @@ import (
 
 	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/redisconf"
+	"github.com/meetops/meetops/internal/secretfile"
 )
 
 // defaultTimeout is --timeout's default.
@@ -85,7 +86,7 @@ failure, 2 usage or validation error, 3 key reused with a different payload.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.redisURL, "redis-url", redisconf.DefaultURL, "Redis URL: redis://[:password@]host:port/db, rediss:// for TLS (env REDIS_URL)")
+	pf.StringVar(&a.redisURL, "redis-url", redisconf.DefaultURL, "Redis URL: redis://[:password@]host:port/db, rediss:// for TLS (env REDIS_URL, or REDIS_URL_FILE naming a file that holds it)")
 	pf.DurationVar(&a.timeout, "timeout", defaultTimeout, "how long to wait for Redis to answer when connecting")
 	pf.DurationVar(&a.dedupWindow, "dedup-window", 0, "how long completed tasks are kept for deduplication; the worker's DEDUP_WINDOW (env DEDUP_WINDOW, default 24h)")
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text (aligned tables) or json")
@@ -108,8 +109,23 @@ func (a *app) checkGlobals(cmd *cobra.Command, _ []string) error {
 	}
 	// Environment fallbacks are read here, not used as flag defaults, so
 	// that --help never shows a password from REDIS_URL.
-	if env := a.getenv("REDIS_URL"); env != "" && !cmd.Flags().Changed("redis-url") {
-		a.redisURL = env
+	if !cmd.Flags().Changed("redis-url") {
+		env, path := a.getenv("REDIS_URL"), a.getenv("REDIS_URL_FILE")
+		switch {
+		case env != "" && path != "":
+			return usageErrorf("REDIS_URL and REDIS_URL_FILE are both set; use one")
+		case env != "":
+			a.redisURL = env
+		case path != "":
+			url, warning, err := secretfile.Read(path)
+			if err != nil {
+				return usageErrorf("REDIS_URL_FILE: %v", err)
+			}
+			if warning != "" {
+				fmt.Fprintf(a.stderr, "enqueue: warning: REDIS_URL_FILE: %s\n", warning)
+			}
+			a.redisURL = url
+		}
 	}
 	if !cmd.Flags().Changed("dedup-window") {
 		if env := a.getenv("DEDUP_WINDOW"); env != "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -119,6 +120,17 @@ func TestRedisURLFromTheEnvironment(t *testing.T) {
 
 	help := runEnqueue(t, invocation{env: map[string]string{"REDIS_URL": "redis://:s3cret@example:6379/0"}}, "--help")
 	require.NotContains(t, help.stdout, "s3cret", "--help never shows a password")
+
+	// REDIS_URL_FILE: the URL (with its password) from a file.
+	path := writeFile(t, "redis-url", b.url+" \n")
+	require.NoError(t, os.Chmod(path, 0o600))
+	r = runEnqueue(t, invocation{env: map[string]string{"REDIS_URL_FILE": path}}, "disable", "--app-id", "b")
+	requireCode(t, r, exitOK)
+	require.Empty(t, r.stderr)
+	require.EqualValues(t, 2, mustCount(t, b))
+	r = runEnqueue(t, invocation{env: map[string]string{"REDIS_URL_FILE": path, "REDIS_URL": b.url}}, "disable", "--app-id", "c")
+	requireCode(t, r, exitUsage)
+	require.Contains(t, r.stderr, "REDIS_URL and REDIS_URL_FILE are both set")
 }
 
 func mustCount(t *testing.T, b *testBundle) int {

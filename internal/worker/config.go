@@ -7,10 +7,8 @@ package worker
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/meetops/meetops/internal/apiclient"
@@ -23,12 +21,12 @@ import (
 // each field. Every field has an environment variable (its name in
 // brackets) and, except secrets, a flag; see Load and the settings table.
 type Config struct {
-	// RedisURL [REDIS_URL] is redis:// or rediss:// (TLS), with password
-	// and DB in the URL. Default redis://127.0.0.1:6379/0.
-	RedisURL string
-	// RedisClusterAddrs [REDIS_CLUSTER_ADDRS], comma-separated host:port,
-	// selects Redis Cluster instead of RedisURL.
-	RedisClusterAddrs []string
+	// Redis is the Redis topology [REDIS_URL, REDIS_CLUSTER_ADDRS,
+	// REDIS_SENTINEL_ADDRS, REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD,
+	// REDIS_ACK_REPLICAS], the one setting every meetops process shares;
+	// its zero value is one Redis at redis://127.0.0.1:6379/0 (see
+	// redisconf.Config).
+	Redis redisconf.Config
 
 	// API configures the upstream client: endpoints and credentials
 	// [RTC_ENDPOINT, RTC_AK, RTC_SK, RTC_PROJECT_ID, IAM_*, MEETING_*] and
@@ -92,7 +90,13 @@ type Config struct {
 	// embeddedRedis is set by StartDev when Redis is the in-memory
 	// miniredis, whose lack of persistence the banner already announces.
 	embeddedRedis bool
+	// warnings are problems Load found that do not stop the worker (a
+	// secret file others can read); Main logs them.
+	warnings []string
 }
+
+// Warnings returns what Load found worth a warning but not an error.
+func (c Config) Warnings() []string { return c.warnings }
 
 // Defaults.
 const (
@@ -103,9 +107,6 @@ const (
 
 // WithDefaults returns c with zero values replaced by their defaults.
 func (c Config) WithDefaults() Config {
-	if c.RedisURL == "" && len(c.RedisClusterAddrs) == 0 {
-		c.RedisURL = redisconf.DefaultURL
-	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
 	}
@@ -145,10 +146,8 @@ func (c Config) WithDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if len(c.RedisClusterAddrs) == 0 {
-		if _, err := redis.ParseURL(c.RedisURL); err != nil {
-			add("REDIS_URL: %s", redactURLError(err, c.RedisURL))
-		}
+	if err := c.Redis.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.API.RTCAK == "" && c.API.IAMUser == "" {
 		add("RTC credentials: set RTC_AK/RTC_SK/RTC_PROJECT_ID (AK/SK) or IAM_USER/IAM_PASSWORD/IAM_DOMAIN/IAM_PROJECT_ID (token)")
@@ -177,15 +176,4 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// redactURLError keeps a Redis URL's password out of an error message.
-func redactURLError(err error, raw string) string {
-	msg := err.Error()
-	if i := strings.Index(raw, "@"); i > 0 {
-		if j := strings.Index(raw, "://"); j >= 0 && j < i {
-			msg = strings.ReplaceAll(msg, raw[j+3:i], "xxxxx")
-		}
-	}
-	return msg
 }

@@ -33,7 +33,7 @@ func TestLoadEnvFlagsAndSecretFiles(t *testing.T) {
 	}
 	c, err := Load([]string{"-redis-url", "redis://flag:6379/2", "-concurrency", "9"}, envOf(env), io.Discard)
 	require.NoError(t, err)
-	require.Equal(t, "redis://flag:6379/2", c.RedisURL, "flags override the environment")
+	require.Equal(t, "redis://flag:6379/2", c.Redis.URL, "flags override the environment")
 	require.Equal(t, 9, c.Concurrency)
 	require.Equal(t, "sk-from-file", c.API.RTCSK, "a secret comes from NAME_FILE, trailing newline trimmed")
 	require.Equal(t, map[string]int{"critical": 6, "default": 3, "low": 1}, c.Queues)
@@ -70,7 +70,7 @@ func TestLoadUsageErrors(t *testing.T) {
 func TestValidateNamesEachProblem(t *testing.T) {
 	t.Parallel()
 	c := Config{
-		API: apiclient.Config{RTCAK: "AK", MeetingAccount: "acc"}, RedisURL: "http://not-redis",
+		API: apiclient.Config{RTCAK: "AK", MeetingAccount: "acc"}, Redis: redisconf.Config{URL: "http://not-redis"},
 		LogFormat: "xml", DashboardUser: "admin", RateLimits: map[string]string{"rtc_apps": "1/d"},
 	}.WithDefaults()
 	err := c.Validate()
@@ -83,13 +83,55 @@ func TestValidateNamesEachProblem(t *testing.T) {
 	require.Equal(t, 50, c.Concurrency)
 	require.Equal(t, "127.0.0.1:8080", c.HTTPAddr)
 	require.Equal(t, 10*time.Second, c.ShutdownTimeout)
-	require.Equal(t, redisconf.DefaultURL, c.RedisURL)
 }
 
-func TestRedactURLError(t *testing.T) {
+// A bad REDIS_URL is reported without its password, even one holding an
+// "@" (masking up to the first "@" printed the rest); with
+// REDIS_CLUSTER_ADDRS set, a REDIS_URL that does not parse is an error too
+// (it used to be dropped silently, and with it TLS and the password).
+func TestRedisURLErrorsHideThePassword(t *testing.T) {
 	t.Parallel()
-	c := Config{RedisURL: "rediss://user:hunter2@host:bad/0", API: validAPI}.WithDefaults()
-	err := c.Validate()
-	require.Error(t, err)
-	require.NotContains(t, err.Error(), "hunter2")
+	for _, redis := range []redisconf.Config{
+		{URL: "rediss://user:hunter2@SECRET@host:bad/0"},
+		{URL: "rediss://user:hunter2@SECRET@host:bad/0", ClusterAddrs: []string{"127.0.0.1:7000"}},
+	} {
+		err := Config{Redis: redis, API: validAPI}.WithDefaults().Validate()
+		require.ErrorContains(t, err, "REDIS_URL: ")
+		require.NotContains(t, err.Error(), "hunter2")
+		require.NotContains(t, err.Error(), "SECRET")
+	}
+}
+
+// NAME_FILE values are read bounded (a link to /dev/zero is an error, not
+// 1.8 GB of memory and a worker that ignores SIGTERM), trailing white space
+// is trimmed (a password written with a trailing space is the password
+// meant), a file others can read is a warning, and REDIS_URL (which holds
+// the Redis password) has a _FILE form too.
+func TestLoadSecretFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), mode))
+		require.NoError(t, os.Chmod(p, mode))
+		return p
+	}
+	zero := filepath.Join(dir, "zero")
+	require.NoError(t, os.Symlink("/dev/zero", zero))
+
+	c, err := Load(nil, envOf(map[string]string{
+		"IAM_PASSWORD_FILE": file("iam", "pass word \n", 0o600),
+		"REDIS_URL_FILE":    file("url", "redis://:pw@10.0.0.1:6379/0\n", 0o644),
+	}), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "pass word", c.API.IAMPassword)
+	require.Equal(t, "redis://:pw@10.0.0.1:6379/0", c.Redis.URL)
+	require.Len(t, c.Warnings(), 1)
+	require.Contains(t, c.Warnings()[0], "REDIS_URL_FILE: ")
+	require.Contains(t, c.Warnings()[0], "readable by everyone")
+
+	_, err = Load(nil, envOf(map[string]string{"RTC_SK_FILE": zero}), io.Discard)
+	require.ErrorContains(t, err, "RTC_SK_FILE: "+zero+" is larger than 64 KiB")
+	_, err = Load(nil, envOf(map[string]string{"REDIS_URL": "redis://x", "REDIS_URL_FILE": file("u2", "redis://y", 0o600)}), io.Discard)
+	require.ErrorContains(t, err, "REDIS_URL and REDIS_URL_FILE are both set")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/cloudsim"
+	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -27,7 +28,8 @@ type Dev struct {
 	Sim *cloudsim.Sim
 	// SimURL is where the simulator listens.
 	SimURL string
-	// RedisURL is the Redis the worker uses.
+	// RedisURL is the URL of the embedded Redis ("" when Redis was
+	// configured).
 	RedisURL string
 
 	redis *miniredis.Miniredis
@@ -37,10 +39,11 @@ type Dev struct {
 // StartDev starts the dev environment and returns cfg wired to it:
 // endpoints and credentials point at the simulator, Redis at the embedded
 // server on 127.0.0.1:6379 (a free port when that one is taken) unless
-// cfg.RedisURL is set. It prints a banner to out.
+// Redis is configured. It prints a banner to out, which never shows a
+// password.
 func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
 	d := &Dev{}
-	if cfg.RedisURL == "" && len(cfg.RedisClusterAddrs) == 0 {
+	if cfg.Redis.URL == "" && cfg.Redis.Topology() == redisconf.Single {
 		m := miniredis.NewMiniRedis()
 		if err := m.StartAddr("127.0.0.1:6379"); err != nil {
 			if err := m.StartAddr("127.0.0.1:0"); err != nil {
@@ -48,10 +51,12 @@ func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
 			}
 		}
 		d.redis = m
-		cfg.RedisURL = "redis://" + m.Addr() + "/0"
+		cfg.Redis.URL = "redis://" + m.Addr() + "/0"
 		cfg.embeddedRedis = true
 	}
-	d.RedisURL = cfg.RedisURL
+	if d.redis != nil {
+		d.RedisURL = cfg.Redis.URL
+	}
 
 	d.Sim = cloudsim.New(cloudsim.Options{})
 	d.Sim.Demo()
@@ -88,8 +93,14 @@ func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
 		httpAddr = DefaultHTTPAddr
 	}
 	embedded := "embedded (miniredis, in memory: nothing survives a restart)"
+	export := "export REDIS_URL=" + cfg.Redis.URL
 	if d.redis == nil {
-		embedded = "from REDIS_URL"
+		embedded = "as configured"
+		// Never print a password: point at the configuration instead.
+		export = "# use the same REDIS_URL / REDIS_CLUSTER_ADDRS / REDIS_SENTINEL_* as this worker"
+		if cfg.Redis.Topology() == redisconf.Single && redisconf.Redact(cfg.Redis.URL) == cfg.Redis.URL {
+			export = "export REDIS_URL=" + cfg.Redis.URL
+		}
 	}
 	fmt.Fprintf(out, `
 ================================================================
@@ -100,12 +111,12 @@ func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
   Metrics:    http://%s/metrics
 
   Enqueue from another terminal:
-    export REDIS_URL=%s
+    %s
     go run ./cmd/enqueue dismiss --app-id demo-app --room-id room-001
     go run ./cmd/enqueue bulk examples/ops.jsonl
 ================================================================
 
-`, cfg.RedisURL, embedded, d.SimURL, httpAddr, httpAddr, cfg.RedisURL)
+`, cfg.Redis, embedded, d.SimURL, httpAddr, httpAddr, export)
 	return cfg, d, nil
 }
 

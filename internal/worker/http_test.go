@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/redistest"
 )
 
@@ -24,7 +25,7 @@ type testBundle struct {
 func setup(t *testing.T, change func(*Config)) *testBundle {
 	t.Helper()
 	cfg := Config{
-		RedisURL: redistest.URL(t), HTTPAddr: "127.0.0.1:0",
+		Redis: redisconf.Config{URL: redistest.URL(t)}, HTTPAddr: "127.0.0.1:0",
 		API:             validAPI,
 		ShutdownTimeout: time.Second,
 	}
@@ -106,7 +107,7 @@ func TestDashboardBasicAuthAndReadOnly(t *testing.T) {
 func TestReadinessFailsWhenRedisIsGone(t *testing.T) {
 	t.Parallel()
 	srv := redistest.New(t, redistest.Options{})
-	b := setup(t, func(c *Config) { c.RedisURL = srv.URL(0) })
+	b := setup(t, func(c *Config) { c.Redis.URL = srv.URL(0) })
 	srv.Kill()
 	require.Eventually(t, func() bool { return b.status(t, "/readyz", nil) == http.StatusServiceUnavailable }, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, http.StatusOK, b.status(t, "/healthz", nil), "liveness does not depend on Redis")

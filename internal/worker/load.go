@@ -5,12 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/meetops/meetops/internal/ratelimit"
+	"github.com/meetops/meetops/internal/redisconf"
+	"github.com/meetops/meetops/internal/secretfile"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -20,7 +21,10 @@ import (
 // and .env.example document every entry.
 type setting struct {
 	env, flag, usage string
-	secret           bool
+	// secret: environment only (no flag), also from NAME_FILE. file: a
+	// setting with a flag that may also come from NAME_FILE (REDIS_URL,
+	// which can hold a password).
+	secret, file bool
 	// apiField names the apiclient.Config field the setting binds, so
 	// that the client's validation messages can name the variable.
 	apiField string
@@ -46,12 +50,12 @@ func (c *Config) settings() []setting {
 		return setting{env: env, secret: true, apiField: field, set: str(p)}
 	}
 	a := &c.API
-	s := []setting{
-		{env: "REDIS_URL", flag: "redis-url", usage: "Redis URL (redis:// or rediss://)", set: str(&c.RedisURL)},
-		{env: "REDIS_CLUSTER_ADDRS", flag: "redis-cluster-addrs", usage: "Redis Cluster nodes, comma-separated", set: func(v string) error {
-			c.RedisClusterAddrs = splitList(v)
-			return nil
-		}},
+	var s []setting
+	for _, r := range c.Redis.Settings() {
+		// REDIS_URL can hold the password: it may come from a file too.
+		s = append(s, setting{env: r.Env, flag: r.Flag, usage: r.Usage, secret: r.Secret, file: r.Env == redisconf.EnvURL, set: r.Set})
+	}
+	s = append(s, []setting{
 		api("RTC_ENDPOINT", "rtc-endpoint", "RTC API endpoint", "RTCEndpoint", &a.RTCEndpoint),
 		api("RTC_AK", "rtc-ak", "RTC access key (AK/SK mode)", "RTCAK", &a.RTCAK),
 		secret("RTC_SK", "RTCSK", &a.RTCSK),
@@ -100,7 +104,7 @@ func (c *Config) settings() []setting {
 			c.DeadLetterMaxLen = n
 			return nil
 		}},
-	}
+	}...)
 	for _, g := range tasks.Groups {
 		s = append(s, setting{env: rateLimitEnv(g), flag: strings.ReplaceAll(strings.ToLower(rateLimitEnv(g)), "_", "-"),
 			usage: fmt.Sprintf("rate limit of %s calls: N/s, N/m, N/h or off (default %s)", g, ratelimit.Defaults[g]),
@@ -144,9 +148,10 @@ func apiEnvName(field string) string {
 	return field
 }
 
-// Load reads the configuration: environment variables (secrets also from
-// NAME_FILE, a path whose content is the secret), then flags, which take
-// precedence. A command-line error is returned alone (flag.ErrHelp for -h,
+// Load reads the configuration: environment variables (secrets, and
+// REDIS_URL, also from NAME_FILE, a path whose content is the value: at
+// most 64 KiB, trailing white space trimmed, a warning in Warnings when
+// others can read it), then flags, which take precedence. A command-line error is returned alone (flag.ErrHelp for -h,
 // else wrapping ErrUsage); otherwise every bad value is reported, one per
 // line. Load does not check that the values fit together: Validate does.
 func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
@@ -155,18 +160,21 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	settings := c.settings()
 	for _, s := range settings {
 		v := getenv(s.env)
-		if s.secret {
+		if s.secret || s.file {
 			if path := getenv(s.env + "_FILE"); path != "" {
 				if v != "" {
 					errs = append(errs, fmt.Errorf("%s and %s_FILE are both set; use one", s.env, s.env))
 					continue
 				}
-				b, err := os.ReadFile(path)
+				secret, warning, err := secretfile.Read(path)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("%s_FILE: %w", s.env, err))
 					continue
 				}
-				v = strings.TrimRight(string(b), "\r\n")
+				if warning != "" {
+					c.warnings = append(c.warnings, s.env+"_FILE: "+warning)
+				}
+				v = secret
 			}
 		}
 		if v == "" {

@@ -37,6 +37,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 		defer dev.Close()
 	}
 	log := NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	for _, w := range cfg.Warnings() {
+		log.Warn().Msg(w)
+	}
 	// go-redis prints its own connection errors to stderr; they would
 	// repeat, unstructured, what the worker reports in one clear line.
 	redis.SetLogger(redisLogger{log.With().Str("component", "go-redis").Logger()})

@@ -8,29 +8,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/meetops/meetops/internal/redisconf"
 )
 
-// NewRedis returns a Redis client for the configuration: a cluster client
-// when RedisClusterAddrs is set, otherwise one for RedisURL (redis:// or
-// rediss:// for TLS, with password and DB in the URL).
+// NewRedis returns a Redis client for the configured topology (one Redis,
+// Cluster or Sentinel), with room in its pool for every task slot plus
+// asynq's own background work.
 func NewRedis(c Config) (redis.UniversalClient, error) {
-	if len(c.RedisClusterAddrs) > 0 {
-		o := &redis.ClusterOptions{Addrs: c.RedisClusterAddrs}
-		if c.RedisURL != "" { // credentials and TLS may still come from the URL
-			if u, err := redis.ParseURL(c.RedisURL); err == nil {
-				o.Username, o.Password, o.TLSConfig = u.Username, u.Password, u.TLSConfig
-			}
-		}
-		o.PoolSize = c.Concurrency + 20
-		return redis.NewClusterClient(o), nil
-	}
-	o, err := redis.ParseURL(c.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %s", redactURLError(err, c.RedisURL))
-	}
-	// Room for every worker goroutine plus asynq's own background work.
-	o.PoolSize = c.Concurrency + 20
-	return redis.NewClient(o), nil
+	return c.Redis.NewClient(redisconf.ClientOptions{PoolSize: c.Concurrency + 20})
 }
 
 // pingRedis checks Redis is reachable, with a clear error when not.
