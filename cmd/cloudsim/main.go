@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,6 +42,7 @@ func main() {
 // config is the parsed command line.
 type config struct {
 	addr, fixture, faults string
+	credentials           string
 	demo                  bool
 	ttls                  cloudsim.TokenTTLs
 	seed                  uint64
@@ -55,6 +57,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&c.demo, "demo", false, "seed the demo world (IDs in internal/cloudsim/README.md)")
 	fs.StringVar(&c.fixture, "fixture", "", "JSON fixture `file` to seed (after -demo)")
 	fs.StringVar(&c.faults, "faults", "", "JSON faults `file` (operation → fault)")
+	fs.StringVar(&c.credentials, "credentials", "", "JSON `file` of the credentials to accept (fields as in cloudsim.Credentials, snake case); unset fields keep the demo ones")
 	fs.DurationVar(&c.ttls.IAM, "iam-token-ttl", cloudsim.DefaultIAMTTL, "IAM token lifetime")
 	fs.DurationVar(&c.ttls.Access, "access-token-ttl", cloudsim.DefaultAccessTTL, "Meeting access token lifetime")
 	fs.DurationVar(&c.ttls.Control, "control-token-ttl", cloudsim.DefaultControlTTL, "Meeting control token lifetime")
@@ -114,6 +117,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // newSim builds the simulator the flags describe.
 func newSim(c config) (*cloudsim.Sim, error) {
 	opts := cloudsim.Options{TTLs: c.ttls, LogSize: c.logSize}
+	if c.credentials != "" {
+		creds, err := loadCredentials(c.credentials)
+		if err != nil {
+			return nil, err
+		}
+		opts.Credentials = creds
+	}
 	if c.seed != 0 {
 		opts.Rand = rand.New(rand.NewPCG(c.seed, c.seed))
 	}
@@ -132,6 +142,18 @@ func newSim(c config) (*cloudsim.Sim, error) {
 		}
 	}
 	return sim, nil
+}
+
+// loadCredentials reads a credentials file: the demo credentials with the
+// fields the file sets replaced.
+func loadCredentials(path string) (cloudsim.Credentials, error) {
+	creds := cloudsim.DemoCredentials()
+	err := loadFile(path, func(r io.Reader) error {
+		dec := json.NewDecoder(r)
+		dec.DisallowUnknownFields()
+		return dec.Decode(&creds)
+	})
+	return creds, err
 }
 
 func loadFile(path string, load func(io.Reader) error) error {

@@ -157,10 +157,25 @@ func TestRunErrors(t *testing.T) {
 		"missing fixture": {"-fixture", filepath.Join(dir, "missing.json")},
 		"bad faults":      {"-faults", bad},
 		"bad address":     {"-addr", "256.0.0.1:http"},
+		"bad credentials": {"-credentials", bad},
 	} {
 		require.Error(t, run(context.Background(), args, io.Discard), name)
 	}
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"-h"}, &out))
 	require.Contains(t, out.String(), "-demo")
+}
+
+// -credentials replaces the demo credentials field by field.
+func TestCredentialsFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "creds.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"iam_password": "Pa<ss>&\"w\\ord", "sk": "other-sk"}`), 0o600))
+	sim, err := newSim(config{credentials: path})
+	require.NoError(t, err)
+	defer sim.Close()
+	cr := sim.Credentials()
+	require.Equal(t, `Pa<ss>&"w\ord`, cr.IAMPassword)
+	require.Equal(t, "other-sk", cr.SK)
+	require.Equal(t, cloudsim.DemoCredentials().AK, cr.AK, "unset fields keep the demo ones")
 }

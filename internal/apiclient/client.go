@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -183,7 +184,9 @@ func (c *Client) exchange(req *http.Request) (status int, h http.Header, body []
 }
 
 // redactor returns a function replacing every secret of the Config and
-// every secret header value sent with rq by "***".
+// every secret header value sent with rq by "***", in every form an
+// answer could echo it in: as sent, JSON-escaped (with and without HTML
+// escaping, as an echoed JSON body would carry it) and URL-encoded.
 func (c *Client) redactor(rq request) func(string) string {
 	secrets := c.cfg.secrets()
 	for _, h := range secretHeaders {
@@ -194,12 +197,34 @@ func (c *Client) redactor(rq request) func(string) string {
 			}
 		}
 	}
+	var forms []string
+	for _, secret := range secrets {
+		forms = append(forms, secretForms(secret)...)
+	}
+	// Longest first, so a form that contains another is replaced whole.
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	forms = slices.Compact(forms)
 	return func(s string) string {
-		for _, secret := range secrets {
-			s = strings.ReplaceAll(s, secret, "***")
+		for _, f := range forms {
+			s = strings.ReplaceAll(s, f, "***")
 		}
 		return s
 	}
+}
+
+// secretForms lists the ways secret can appear in text: itself, the inside
+// of its JSON string with and without HTML escaping, and URL-encoded as a
+// query value and as a path segment.
+func secretForms(secret string) []string {
+	forms := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+	for _, html := range []bool{true, false} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		_ = enc.Encode(secret) // a string always encodes
+		forms = append(forms, strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(b.String(), "\n"), `"`), `"`))
+	}
+	return forms
 }
 
 // marshalJSON encodes v as the official SDK does — encoding/json without

@@ -25,8 +25,18 @@ var (
 	ErrUnexpectedAnswer = errors.New("unexpected answer")
 )
 
-// maxErrorBody is how much of a non-JSON error body an Error keeps.
-const maxErrorBody = 512
+// Bounds of what an Error keeps of an answer: a non-JSON body and the
+// error_msg of a JSON one (maxErrorBody), the error_code (maxErrorCode).
+const (
+	maxErrorBody = 512
+	maxErrorCode = 64
+)
+
+// tokenOps are the exchanges that send credentials in their body or
+// headers (a password, the App ID signature, the host password): an Error
+// never copies their answer's body or message, which an upstream that
+// echoes the request would fill with those credentials.
+var tokenOps = map[string]bool{"iam_token": true, "meeting_auth": true, "control_token": true}
 
 // Error is every non-2xx answer and every transport failure.
 //
@@ -38,9 +48,12 @@ type Error struct {
 	Op string
 	// Status is the HTTP status; 0 for transport errors.
 	Status int
-	// Code is error_code from the body, e.g. "RTC.00001003".
+	// Code is error_code from the body, e.g. "RTC.00001003", truncated to
+	// 64 bytes.
 	Code string
-	// Message is error_msg from the body.
+	// Message is error_msg from the body, truncated to about 512 bytes;
+	// empty for the token requests (iam_token, meeting_auth,
+	// control_token), whose answers are never copied.
 	Message string
 	// RequestID is the response's X-Request-Id header, else request_id from
 	// the body, else the X-Request-Id the client sent.
@@ -50,7 +63,8 @@ type Error struct {
 	// invalid or in the past.
 	RetryAfter time.Duration
 	// Body is the raw body, truncated to about 512 bytes, when it is not a
-	// JSON error object (has neither error_code nor error_msg).
+	// JSON error object (has neither error_code nor error_msg); never set
+	// for the token requests.
 	Body string
 	// Err is the underlying transport error (context.DeadlineExceeded,
 	// context.Canceled, net errors…); nil for HTTP answers.
@@ -103,9 +117,13 @@ type errorBody struct {
 func httpError(op string, status int, h http.Header, body []byte, sentID string, now time.Time, redact func(string) string) *Error {
 	e := &Error{Op: op, Status: status, RetryAfter: parseRetryAfter(h.Get("Retry-After"), now)}
 	var eb errorBody
-	if json.Unmarshal(body, &eb) == nil && (eb.Code != "" || eb.Message != "") {
-		e.Code, e.Message = redact(eb.Code), redact(eb.Message)
-	} else if len(body) > 0 {
+	switch {
+	case json.Unmarshal(body, &eb) == nil && (eb.Code != "" || eb.Message != ""):
+		e.Code = truncate(redact(eb.Code), maxErrorCode)
+		if !tokenOps[op] {
+			e.Message = truncate(redact(eb.Message), maxErrorBody)
+		}
+	case len(body) > 0 && !tokenOps[op]:
 		e.Body = truncate(redact(string(body)), maxErrorBody)
 	}
 	e.RequestID = requestID(h, body, sentID)

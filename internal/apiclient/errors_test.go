@@ -1,11 +1,14 @@
 package apiclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -246,7 +249,10 @@ func TestNoSecretInErrors(t *testing.T) {
 				err := tc.run(client)
 				e := requireAPIError(t, err)
 				require.Equal(t, tc.route, e.Op)
-				if tc.route != "dismiss" { // an AK/SK request carries no secret, only a signature
+				switch {
+				case tokenOps[tc.route]:
+					require.Empty(t, e.Message+e.Body, "a token request's answer is never copied")
+				case tc.route != "dismiss": // an AK/SK request carries no secret, only a signature
 					require.Contains(t, e.Message+e.Body, "***", "the echo was redacted, not lost")
 				}
 				for _, s := range []string{err.Error(), fmt.Sprintf("%+v", e), fmt.Sprintf("%#v", e)} {
@@ -257,4 +263,54 @@ func TestNoSecretInErrors(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Secrets with characters that JSON and URLs escape (<>&"\ % space) are
+// redacted in every form an answer could echo them in: raw, JSON-escaped
+// with and without HTML escaping, and URL-encoded. Before, only the raw
+// form was, and json.Marshal's \u003c… form leaked.
+func TestNoSecretInErrorsInAnyEncoding(t *testing.T) {
+	t.Parallel()
+	hostile := func(name string) string { return `Pa<ss>&"w\ord %2F+ ` + name }
+	client, bundle := setup(t, accountMode, func(c *Config) {
+		c.MeetingPassword, c.RTCSK = hostile("meeting"), hostile("sk")
+	})
+	var forms []string
+	for _, secret := range []string{hostile("meeting"), hostile("sk")} {
+		forms = append(forms, secret, url.QueryEscape(secret), url.PathEscape(secret))
+		for _, html := range []bool{true, false} {
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(html)
+			require.NoError(t, enc.Encode(map[string]string{"p": secret}))
+			forms = append(forms, b.String())
+		}
+	}
+	bundle.cloud.handle("cancel", func(w http.ResponseWriter, _ call, _ int) {
+		writeError(w, http.StatusBadRequest, "MMC.111070005", "echo: "+strings.Join(forms, " | "))
+	})
+	_, err := client.CancelConference(context.Background(), "c", "", false)
+	e := requireAPIError(t, err)
+	require.Contains(t, e.Message, "***")
+	for _, secret := range []string{hostile("meeting"), hostile("sk")} {
+		for _, leak := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), `w\\ord`, `Pa\u003css`, `Pa<ss>`} {
+			require.NotContains(t, e.Message, leak, "%q", secret)
+			require.NotContains(t, err.Error(), leak)
+		}
+	}
+}
+
+// An upstream error_msg or error_code is cut to a bounded size, as a raw
+// body is (a 900 KiB message went into results, dead letters and logs).
+func TestErrorFieldsAreBounded(t *testing.T) {
+	t.Parallel()
+	client, bundle := setup(t)
+	bundle.cloud.handle("cancel", func(w http.ResponseWriter, _ call, _ int) {
+		writeError(w, http.StatusBadRequest, strings.Repeat("C", 5000), strings.Repeat("m", 900<<10))
+	})
+	_, err := client.CancelConference(context.Background(), "c", "", false)
+	e := requireAPIError(t, err)
+	require.LessOrEqual(t, len(e.Message), maxErrorBody+len("…"))
+	require.LessOrEqual(t, len(e.Code), maxErrorCode+len("…"))
+	require.Less(t, len(err.Error()), 2<<10)
 }

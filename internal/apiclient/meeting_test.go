@@ -183,7 +183,7 @@ func TestMeetingAuth(t *testing.T) {
 		e := requireAPIError(t, err)
 		require.Equal(t, "meeting_auth", e.Op)
 		require.Equal(t, http.StatusUnauthorized, e.Status)
-		require.Equal(t, `denied for ***`, e.Body)
+		require.Empty(t, e.Body, "a token request's answer is never copied")
 		require.Equal(t, []string{"meeting_auth"}, bundle.cloud.routeSequence())
 	})
 
@@ -579,7 +579,7 @@ func TestHangUpParticipants(t *testing.T) {
 				e := requireAPIError(t, err)
 				require.Equal(t, "control_token", e.Op)
 				require.Equal(t, "MMC.111072065", e.Code)
-				require.Equal(t, "password *** wrong", e.Message)
+				require.Empty(t, e.Message, "a token request's answer is never copied")
 			}},
 			"NoToken": {"control_token", func(w http.ResponseWriter, _ call, _ int) {
 				writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{}})

@@ -5,14 +5,23 @@ package cloudsim
 // empty simply cannot be logged in to.
 type Credentials struct {
 	// AK/SK signing (RTC) and the project the signed requests must name.
-	AK, SK, ProjectID string
+	AK        string `json:"ak,omitempty"`
+	SK        string `json:"sk,omitempty"`
+	ProjectID string `json:"project_id,omitempty"`
 	// IAM password authentication (RTC token mode).
-	IAMUser, IAMPassword, IAMDomain, IAMProjectID string
+	IAMUser      string `json:"iam_user,omitempty"`
+	IAMPassword  string `json:"iam_password,omitempty"`
+	IAMDomain    string `json:"iam_domain,omitempty"`
+	IAMProjectID string `json:"iam_project_id,omitempty"`
 	// Meeting App ID authentication. CorpID, when set, is the only corpId
 	// accepted in SP mode; when empty any corpId is accepted.
-	AppID, AppKey, UserID, CorpID string
+	AppID  string `json:"app_id,omitempty"`
+	AppKey string `json:"app_key,omitempty"`
+	UserID string `json:"user_id,omitempty"`
+	CorpID string `json:"corp_id,omitempty"`
 	// Meeting account authentication (Basic).
-	Account, Password string
+	Account  string `json:"account,omitempty"`
+	Password string `json:"password,omitempty"`
 }
 
 // DemoCredentials returns the fixed, obviously fake credentials of a

@@ -17,6 +17,13 @@ const (
 	OutcomeOK    = "ok"    // the real answer
 	OutcomeReset = "reset" // the connection is reset without an answer
 	OutcomeHang  = "hang"  // no answer until the client gives up
+	// OutcomeEcho is a 400 whose JSON error_msg echoes the request: its
+	// body, query and credential headers, as a careless gateway might.
+	// It tests that a client never lets what it sent leave in an error.
+	OutcomeEcho = "echo"
+	// OutcomeEchoText is OutcomeEcho with a text/plain body (not a JSON
+	// error object).
+	OutcomeEchoText = "echo_text"
 )
 
 // Fault is the fault injected into one operation. Every request first waits
@@ -31,7 +38,7 @@ type Fault struct {
 	// with Fail.
 	Rate float64
 	// Fail is the outcome for Rate: "500", "502", "503", "429", "401",
-	// "reset" or "hang".
+	// "reset", "hang", "echo" or "echo_text".
 	Fail string
 	// RetryAfter is the Retry-After header (seconds) of a 429; 0 sends none.
 	RetryAfter int
@@ -93,7 +100,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 
 func validOutcome(o string) bool {
 	switch o {
-	case OutcomeOK, OutcomeReset, OutcomeHang, "500", "502", "503", "429", "401":
+	case OutcomeOK, OutcomeReset, OutcomeHang, OutcomeEcho, OutcomeEchoText, "500", "502", "503", "429", "401":
 		return true
 	}
 	return false

@@ -248,3 +248,28 @@ func TestLoadFaults(t *testing.T) {
 	}
 	require.Len(t, sim.Faults(), 2, "a failed load keeps the faults in force")
 }
+
+// The echo outcomes answer 400 with what the request carried — its body,
+// query and credential headers — in a JSON error_msg or as text, to test
+// that a client keeps its own secrets out of its errors.
+func TestFaultEcho(t *testing.T) {
+	t.Parallel()
+	sim, b := setup(t)
+	require.NoError(t, sim.SetFault(OpIAMToken, Fault{Script: []string{OutcomeEcho, OutcomeEchoText}}))
+	body := iamBody(b.creds.IAMUser, b.creds.IAMPassword, b.creds.IAMDomain, b.creds.IAMProjectID)
+
+	a := b.send(t, http.MethodPost, "/v3/auth/tokens?x=1", http.Header{"X-Password": {"hp"}}, body)
+	require.Equal(t, http.StatusBadRequest, a.status)
+	var eb errorBody
+	a.decode(t, &eb)
+	require.Equal(t, "SIM.ECHO", eb.ErrorCode)
+	require.Contains(t, eb.ErrorMsg, body, "the body, as received")
+	require.Contains(t, eb.ErrorMsg, "X-Password: hp")
+	require.Contains(t, eb.ErrorMsg, "?x=1")
+
+	a = b.send(t, http.MethodPost, "/v3/auth/tokens", nil, body)
+	require.Equal(t, http.StatusBadRequest, a.status)
+	require.Contains(t, a.header.Get("Content-Type"), "text/plain")
+	require.Contains(t, string(a.body), body)
+	require.Equal(t, "echo_text", sim.Log()[1].Fault)
+}

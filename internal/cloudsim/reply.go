@@ -1,8 +1,11 @@
 package cloudsim
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Error codes. Where the upstream documentation names none, the choice is
@@ -76,6 +79,32 @@ func usgTokenInvalid() reply {
 }
 
 func jsonReply(status int, body any) reply { return reply{status: status, body: body} }
+
+// textBody is a reply body sent as text/plain, as it is.
+type textBody []byte
+
+// echoHeaders are the request headers an echo answer repeats: the ones
+// that carry credentials.
+var echoHeaders = []string{"Authorization", "X-Auth-Token", "X-Access-Token", "X-Password", "X-Conference-Authorization"}
+
+// echoReply is the 400 of the echo outcomes: the request's query, its
+// credential headers and its body (up to 64 KiB), in a JSON error_msg or,
+// with asText, as a text/plain body.
+func echoReply(r *http.Request, asText bool) reply {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bad request %s?%s", r.URL.Path, r.URL.RawQuery)
+	for _, h := range echoHeaders {
+		if v := r.Header.Get(h); v != "" {
+			fmt.Fprintf(&b, " %s: %s", h, v)
+		}
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	fmt.Fprintf(&b, " body: %s", body)
+	if asText {
+		return reply{status: http.StatusBadRequest, code: "echo", body: textBody(b.String())}
+	}
+	return apiError(http.StatusBadRequest, "SIM.ECHO", b.String())
+}
 
 // paramError is the 400 for a malformed request to op, in the vocabulary of
 // its service.

@@ -167,6 +167,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		finish(OutcomeReset, rep)
 		resetConn(w)
 		return
+	case OutcomeEcho, OutcomeEchoText:
+		rep = echoReply(r, plan.outcome == OutcomeEchoText)
 	default:
 		rep = faultReply(rt, plan.outcome, plan.retryAfter)
 	}
@@ -183,6 +185,12 @@ func (s *Sim) write(w http.ResponseWriter, rep reply, fam family, reqID string) 
 	}
 	if rep.body == nil {
 		w.WriteHeader(rep.status)
+		return
+	}
+	if text, ok := rep.body.(textBody); ok {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(rep.status)
+		_, _ = w.Write(text)
 		return
 	}
 	if eb, ok := rep.body.(errorBody); ok && fam == familyMeeting {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,11 +30,38 @@ import (
 // credentials (cmd/cloudsim has no flags for its own; its fixture sets the
 // meeting passwords).
 const (
-	chairPassword = "Chair-7f3a91c2e4"
+	chairPassword = `Chair<7f>&"3a\91 c2e4`
 	guestPassword = "Guest-b81d22f07a"
 	dashUser      = "ops"
 	dashPassword  = "dash-pw-0c9e7d51aa"
+	// The scenario's IAM and Meeting account passwords hold characters
+	// that JSON and URLs escape, so a leak in an escaped form shows.
+	iamPassword     = `Pa<ss>&"w\ord-iam 9d%2F+e1`
+	meetingPassword = `Pa<ss>&"w\ord-mtg 44%2F+7b`
 )
+
+// secretCredentials are the simulator's credentials in the scenario: the
+// demo ones with the hostile passwords.
+func secretCredentials() cloudsim.Credentials {
+	cr := cloudsim.DemoCredentials()
+	cr.IAMPassword, cr.Password = iamPassword, meetingPassword
+	return cr
+}
+
+// escapedForms lists the forms a secret takes when text that carries it is
+// escaped: the inside of a JSON string with and without HTML escaping, and
+// URL-encoded as a query value and as a path segment.
+func escapedForms(secret string) []string {
+	var forms []string
+	for _, html := range []bool{true, false} {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		_ = enc.Encode(secret)
+		forms = append(forms, strings.Trim(strings.TrimSpace(b.String()), `"`))
+	}
+	return append(forms, url.QueryEscape(secret), url.PathEscape(secret))
+}
 
 // secretScanner finds configured secrets, and tokens by their shape, in
 // text.
@@ -42,7 +71,7 @@ type secretScanner struct {
 }
 
 func newSecretScanner() *secretScanner {
-	cr := cloudsim.DemoCredentials()
+	cr := secretCredentials()
 	s := &secretScanner{literal: map[string]string{
 		cr.SK:          "RTC_SK",
 		cr.IAMPassword: "IAM_PASSWORD",
@@ -59,6 +88,17 @@ func newSecretScanner() *secretScanner {
 		"IAM token":                     regexp.MustCompile(`MIIsim[0-9a-f]{80}`),
 		"access or control token (stb)": regexp.MustCompile(`stb[0-9a-f]{36}`),
 	}}
+	// Escaped once (an echoed body in an error message) and twice (that
+	// message inside a JSON log line or task result).
+	for secret, name := range maps.Clone(s.literal) {
+		for _, once := range escapedForms(secret) {
+			for _, form := range append(escapedForms(once), once) {
+				if form != secret {
+					s.literal[form] = name + " (escaped)"
+				}
+			}
+		}
+	}
 	return s
 }
 
@@ -100,16 +140,23 @@ func secretsFixture(t *testing.T) string {
 }
 
 // Scenario 8. The worker runs in both authentication setups — AK/SK + App
-// ID (the SK from RTC_SK_FILE) and IAM + account — through successes of all
-// five operations, 401s (refused logins and refused requests), 503 retries,
-// 4xx and invalid-payload dead letters, with debug logging and the dashboard
-// behind basic auth. Every log line, task result and last error, dead-letter
-// record, /metrics, the dashboard API answers, `enqueue dead list` and the
-// simulator's log are scanned: no configured secret and no token appears.
+// ID (the SK from RTC_SK_FILE) and IAM + account, with passwords holding
+// characters JSON and URLs escape — through successes of all five
+// operations, 401s (refused logins and refused requests), 503 retries,
+// upstreams that echo the request (its body, query and credential headers)
+// in a 400, as JSON and as text, 4xx and invalid-payload dead letters, with
+// debug logging and the dashboard behind basic auth. Every log line, task
+// result and last error, dead-letter record, /metrics, the dashboard API
+// answers, `enqueue dead list` and the simulator's log are scanned: no
+// configured secret and no token appears, raw, JSON-escaped or URL-encoded.
 func TestNoSecretLeaks(t *testing.T) {
 	t.Parallel()
 	row := report(t, "8 secrets (2 auth setups, failures)")
-	r := proctest.NewRig(t, redistest.Options{}, "-log-size", "5000", "-fixture", secretsFixture(t))
+	credsFile := filepath.Join(t.TempDir(), "credentials.json")
+	credsJSON, err := json.Marshal(secretCredentials())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(credsFile, credsJSON, 0o600))
+	r := proctest.NewRig(t, redistest.Options{}, "-log-size", "5000", "-fixture", secretsFixture(t), "-credentials", credsFile)
 	scanner := newSecretScanner()
 	require.NotEmpty(t, scanner.scan("cloudsim banner", r.Sim.Output()), "the scanner finds the demo secrets the simulator prints")
 
@@ -131,6 +178,14 @@ func TestNoSecretLeaks(t *testing.T) {
 			app: "sec-app-iam", cancelConf: "930000002", hangup: "s-2"},
 	} {
 		env := r.WorkerEnvAuth(mode.rtc, mode.meeting, common...)
+		for i, kv := range env { // the scenario's passwords, not the demo ones
+			switch {
+			case strings.HasPrefix(kv, "IAM_PASSWORD="):
+				env[i] = "IAM_PASSWORD=" + iamPassword
+			case strings.HasPrefix(kv, "MEETING_PASSWORD="):
+				env[i] = "MEETING_PASSWORD=" + meetingPassword
+			}
+		}
 		if mode.rtc == "aksk" { // the SK from a file instead
 			for i, kv := range env {
 				if strings.HasPrefix(kv, "RTC_SK=") {
@@ -180,6 +235,46 @@ func TestNoSecretLeaks(t *testing.T) {
 		r.Sim.ClearFaults(t)
 	}
 
+	// Then echoes: the login requests (the IAM and Meeting passwords, the
+	// account's Basic credential), the control-token request (the chair
+	// password) and a cancel (the access token) each answered once by an
+	// upstream that repeats what it received, as JSON and as text. One
+	// task at a time, on a fresh worker (no token cached yet).
+	r.Sim.SetFaults(t, `{"iam_token": {"script": ["echo", "echo_text"]}, "account_auth": {"script": ["echo", "echo_text"]},
+		"control_token": {"script": ["echo", "echo_text"]}, "cancel": {"script": ["echo"]}}`)
+	echoEnv := r.WorkerEnvAuth("iam", "account", common...)
+	for i, kv := range echoEnv {
+		switch {
+		case strings.HasPrefix(kv, "IAM_PASSWORD="):
+			echoEnv[i] = "IAM_PASSWORD=" + iamPassword
+		case strings.HasPrefix(kv, "MEETING_PASSWORD="):
+			echoEnv[i] = "MEETING_PASSWORD=" + meetingPassword
+		}
+	}
+	echoWorker := proctest.StartWorker(t, echoEnv)
+	workers = append(workers, echoWorker)
+	for i, op := range []tasks.Op{
+		tasks.Disable{AppID: "sec-echo-1"}, tasks.Disable{AppID: "sec-echo-2"}, // the IAM echoes
+		tasks.Cancel{ConferenceID: "940000001"}, tasks.Cancel{ConferenceID: "940000002"}, // the account echoes
+		tasks.Cancel{ConferenceID: "940000003"}, // the cancel echo (a valid access token now)
+		tasks.HangUp{ConferenceID: "930000010", ParticipantIDs: []string{"s-3"}}, // the control-token echoes
+		tasks.HangUp{ConferenceID: "930000010", ParticipantIDs: []string{"s-4"}},
+	} {
+		keys = append(keys, r.Enqueue(t, []tasks.Op{op}, tasks.TaskOptions{Key: fmt.Sprintf("sec-echo-%d", i), MaxRetry: tasks.NoRetry})...)
+		r.WaitSettled(t, len(keys), time.Minute)
+	}
+	require.NoError(t, echoWorker.Signal(os.Interrupt))
+	_, exited := echoWorker.Wait(20 * time.Second)
+	require.True(t, exited)
+	echoes := 0
+	for _, e := range r.Sim.Log(t) {
+		if strings.HasPrefix(e.Fault, "echo") {
+			echoes++
+		}
+	}
+	require.Equal(t, 7, echoes, "every echo was answered")
+	r.Sim.ClearFaults(t)
+
 	st := r.Sim.Stats(t)
 	q := r.Queue()
 	require.NotNil(t, q)
@@ -226,7 +321,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	require.Contains(t, dashGet(t, w, "/monitoring/api/queues/default/archived_tasks"), "dead letter (", "the dashboard shows the dead letters")
 	cli := proctest.Start(t, proctest.Bin(t, "enqueue"), nil, "dead", "list", "-o", "json", "--redis-url", r.RedisURL)
-	_, exited := cli.Wait(30 * time.Second)
+	_, exited = cli.Wait(30 * time.Second)
 	require.True(t, exited)
 	require.Contains(t, cli.Output(), "room-404", "the CLI lists the dead letters")
 	findings = append(findings, scanner.scan("enqueue dead list", cli.Output())...)
@@ -241,7 +336,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		len(keys), q.Completed, q.Archived, strings.Count(workers[0].Output()+workers[1].Output()+w.Output(), "\n"), len(findings))
 	*row = reliability.Row{Scenario: row.Scenario, Tasks: len(keys), Lost: len(keys) - results,
 		UpstreamCalls: proctest.Calls(st), Time: time.Since(r.Started),
-		Note: fmt.Sprintf("%d leaks in logs/results/dead letters/metrics/dashboard", len(findings))}
+		Note: fmt.Sprintf("%d leaks (raw, JSON-escaped, URL-encoded) in logs/results/dead letters/metrics/dashboard; %d echoing answers", len(findings), echoes)}
 }
 
 // dashGet fetches a dashboard API path with the basic-auth credentials and
