@@ -256,7 +256,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	for i, op := range []tasks.Op{
 		tasks.Disable{AppID: "sec-echo-1"}, tasks.Disable{AppID: "sec-echo-2"}, // the IAM echoes
 		tasks.Cancel{ConferenceID: "940000001"}, tasks.Cancel{ConferenceID: "940000002"}, // the account echoes
-		tasks.Cancel{ConferenceID: "940000003"}, // the cancel echo (a valid access token now)
+		tasks.Cancel{ConferenceID: "940000003"},                                  // the cancel echo (a valid access token now)
 		tasks.HangUp{ConferenceID: "930000010", ParticipantIDs: []string{"s-3"}}, // the control-token echoes
 		tasks.HangUp{ConferenceID: "930000010", ParticipantIDs: []string{"s-4"}},
 	} {
