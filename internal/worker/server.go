@@ -59,6 +59,9 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 	if !cfg.embeddedRedis {
 		warnIfLossy(ctx, rdb, log)
 	}
+	for _, w := range exposureWarnings(cfg) {
+		log.Warn().Msg(w)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
