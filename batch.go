@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hibiken/asynq"
 	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/tasks"
 )
@@ -41,21 +42,37 @@ type BatchResult struct {
 func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult {
 	out := make([]BatchResult, len(reqs))
 	prepared := make([]tasks.Prepared, 0, len(reqs))
-	batch := make([]asynqdb.Task, 0, len(reqs))
-	index := make([]int, 0, len(reqs)) // the request of each batch entry
-	now := time.Now()
+	index := make([]int, 0, len(reqs)) // the request of each prepared task
 	for i, r := range reqs {
 		p, err := prepare(r.Op, c.window, r.Opts)
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
+		prepared = append(prepared, p)
+		index = append(index, i)
+	}
+	for j, r := range c.enqueuePrepared(ctx, prepared) {
+		out[index[j]] = r
+	}
+	return out
+}
+
+// enqueuePrepared writes ps with asynqdb's pipelined writer (one round
+// trip, or one per queue with AckReplicas) and returns each one's result,
+// Info.Key and Info.Queue always set; a key already taken is resolved by
+// conflict.
+func (c *Client) enqueuePrepared(ctx context.Context, ps []tasks.Prepared) []BatchResult {
+	out := make([]BatchResult, len(ps))
+	batch := make([]asynqdb.Task, 0, len(ps))
+	index := make([]int, 0, len(ps)) // the task of each batch entry
+	now := time.Now()
+	for i, p := range ps {
 		if !pipelinable(p) {
-			out[i].Info, out[i].Err = c.enqueue(ctx, p)
+			out[i].Info, out[i].Err = c.enqueueUnpipelinable(ctx, p)
 			out[i].Info.Key, out[i].Info.Queue = p.Key, p.Queue
 			continue
 		}
-		prepared = append(prepared, p)
 		batch = append(batch, taskOf(p, now))
 		index = append(index, i)
 	}
@@ -63,7 +80,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult
 		return out
 	}
 	for j, err := range c.batch.Write(ctx, batch) {
-		res, p := &out[index[j]], prepared[j]
+		res, p := &out[index[j]], ps[index[j]]
 		switch {
 		case err == nil && batch[j].ProcessAt.IsZero():
 			res.Info.State = StatePending
@@ -77,6 +94,28 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult
 		res.Info.Key, res.Info.Queue = p.Key, p.Queue
 	}
 	return out
+}
+
+// enqueueUnpipelinable enqueues p through asynq's own client, for the task
+// IDs and queues asynqdb does not check (see pipelinable), so that asynq
+// reports its own error.
+func (c *Client) enqueueUnpipelinable(ctx context.Context, p tasks.Prepared) (Info, error) {
+	ti, err := c.queue.EnqueueContext(ctx, p.Task)
+	if err == nil {
+		return Info{Key: p.Key, Queue: p.Queue, State: ti.State.String()}, nil
+	}
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return c.conflict(ctx, p, false)
+	}
+	return Info{}, fmt.Errorf("enqueue %s: %w", p.Key, err)
+}
+
+// stateOf is the state a task written now for p starts in.
+func stateOf(p tasks.Prepared) string {
+	if p.ProcessAt.After(time.Now()) {
+		return StateScheduled
+	}
+	return StatePending
 }
 
 // taskOf returns the asynq task that Enqueue writes for p at now, as

@@ -12,6 +12,7 @@ package meetops
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,15 +21,34 @@ import (
 	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/ledger"
+	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/tasks"
 )
+
+// RedisConfig selects the Redis the operations go to — one server (URL), a
+// Redis Cluster (ClusterAddrs) or a Sentinel-managed primary
+// (SentinelAddrs and SentinelMaster) — and how many replicas must
+// acknowledge each enqueue (AckReplicas). It is the setting every meetops
+// process shares, with the same fields, environment variables (REDIS_URL,
+// REDIS_CLUSTER_ADDRS, REDIS_SENTINEL_ADDRS, REDIS_SENTINEL_MASTER,
+// REDIS_SENTINEL_PASSWORD, REDIS_ACK_REPLICAS; see RedisConfigFromEnv) and
+// rules: setting two topologies, or half a Sentinel one, is an error.
+type RedisConfig = redisconf.Config
+
+// RedisConfigFromEnv reads a RedisConfig from the environment variables
+// the worker reads (getenv is os.Getenv, or a stand-in), and validates it.
+func RedisConfigFromEnv(getenv func(string) string) (RedisConfig, error) {
+	return redisconf.FromEnv(getenv)
+}
 
 // Client enqueues operations and manages dead letters. It is safe for
 // concurrent use; create one per process and Close it at the end.
 type Client struct {
 	rdb       redis.UniversalClient
 	ownsRedis bool
-	redisOpts *redis.Options // set by NewClient
+	redisOpts *redis.Options // one Redis: its options, for Ping
+	// where names the Redis in Ping's errors.
+	where string
 	// dialTimeout is the connection timeout Ping reports when its context
 	// has no deadline.
 	dialTimeout time.Duration
@@ -41,25 +61,48 @@ type Client struct {
 }
 
 // NewClient returns a client for the Redis at redisURL
-// (redis://[:password@]host:port/db, rediss:// for TLS). It does not
-// connect; call Ping to check the connection up front.
+// (redis://[:password@]host:port/db, rediss:// for TLS): NewClientFromConfig
+// with only the URL. It does not connect; call Ping to check the connection
+// up front.
 func NewClient(redisURL string, opts ...ClientOption) (*Client, error) {
-	ro, err := redis.ParseURL(redisURL)
+	return NewClientFromConfig(RedisConfig{URL: redisURL}, opts...)
+}
+
+// NewClientFromConfig returns a client for the Redis topology cfg selects:
+// one server, a Redis Cluster or a Sentinel-managed primary. A Cluster
+// client follows a failover by itself (it reloads its slot map when a node
+// fails), a Sentinel client asks the sentinels for the new primary. With
+// cfg.AckReplicas every enqueue waits for that many replicas to
+// acknowledge it (WAIT) before it is reported enqueued; one that is not
+// acknowledged in time fails with an error matching ErrNotReplicated (and
+// enqueueing it again is safe). It does not connect; call Ping to check
+// the connection up front. An invalid cfg is an error naming the
+// variables to fix.
+func NewClientFromConfig(cfg RedisConfig, opts ...ClientOption) (*Client, error) {
+	conf := config(opts)
+	rdb, err := cfg.NewClient(redisconf.ClientOptions{
+		DialTimeout: conf.dialTimeout,
+		// Let callers' deadlines bound reads and writes, not only dials.
+		ContextTimeoutEnabled: true,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("redis URL: %w", err)
+		return nil, fmt.Errorf("redis: %w", err)
 	}
-	cfg := config(opts)
-	if cfg.dialTimeout > 0 {
-		ro.DialTimeout = cfg.dialTimeout
-	}
-	// Let callers' deadlines bound reads and writes, not only dials.
-	ro.ContextTimeoutEnabled = true
-	c := newClient(redis.NewClient(ro), cfg)
+	conf.ackReplicas = cfg.AckReplicas
+	c := newClient(rdb, conf)
 	c.ownsRedis = true
-	c.redisOpts = ro
-	c.dialTimeout = ro.DialTimeout
-	if c.dialTimeout == 0 {
-		c.dialTimeout = 5 * time.Second // go-redis' default
+	c.dialTimeout = 5 * time.Second // go-redis' default
+	if conf.dialTimeout > 0 {
+		c.dialTimeout = conf.dialTimeout
+	}
+	switch cfg.Topology() {
+	case redisconf.Cluster:
+		c.where = "cluster " + strings.Join(cfg.ClusterAddrs, ",")
+	case redisconf.Sentinel:
+		c.where = "primary " + cfg.SentinelMaster + " (sentinels " + strings.Join(cfg.SentinelAddrs, ",") + ")"
+	default:
+		c.redisOpts = rdb.(*redis.Client).Options()
+		c.where = c.redisOpts.Addr
 	}
 	return c, nil
 }
@@ -85,7 +128,7 @@ func newClient(rdb redis.UniversalClient, cfg clientConfig) *Client {
 	return &Client{
 		rdb:     rdb,
 		queue:   asynq.NewClientFromRedisClient(rdb),
-		batch:   asynqdb.New(rdb),
+		batch:   asynqdb.New(rdb, asynqdb.Options{AckReplicas: cfg.ackReplicas}),
 		inspect: asynq.NewInspectorFromRedisClient(rdb),
 		dead:    deadletter.New(rdb, deadletter.Options{}),
 		ledger:  ledger.New(rdb, ledger.Options{}),

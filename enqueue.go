@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -57,28 +58,27 @@ func prepare(op Op, window time.Duration, opts []Option) (tasks.Prepared, error)
 // enqueue puts p into its queue under its key, or reports the task that
 // already holds the key.
 func (c *Client) enqueue(ctx context.Context, p tasks.Prepared) (Info, error) {
-	ti, err := c.queue.EnqueueContext(ctx, p.Task)
-	if err == nil {
-		return Info{Key: p.Key, Queue: p.Queue, State: ti.State.String()}, nil
+	r := c.enqueuePrepared(ctx, []tasks.Prepared{p})[0]
+	if r.Err != nil {
+		return Info{}, r.Err
 	}
-	if !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return Info{}, fmt.Errorf("enqueue %s: %w", p.Key, err)
-	}
-	return c.conflict(ctx, p, true)
+	return r.Info, nil
 }
 
 // conflict reports the task that holds p's key, which refused p: a
 // duplicate when it is the same operation, ErrKeyReused when not. When
 // that task is gone by now (its retention ran out) and retry is set, p is
-// enqueued again, once.
+// enqueued again, once. With AckReplicas a duplicate is reported only once
+// the replicas hold every write made so far to its queue (the task may
+// have been written by a call that was not acknowledged).
 func (c *Client) conflict(ctx context.Context, p tasks.Prepared, retry bool) (Info, error) {
 	existing, err := c.inspect.GetTaskInfo(p.Queue, p.Key)
 	if errors.Is(err, asynq.ErrTaskNotFound) && retry {
-		ti, err := c.queue.EnqueueContext(ctx, p.Task)
+		err := c.batch.Write(ctx, []asynqdb.Task{taskOf(p, time.Now())})[0]
 		switch {
 		case err == nil:
-			return Info{Key: p.Key, Queue: p.Queue, State: ti.State.String()}, nil
-		case errors.Is(err, asynq.ErrTaskIDConflict):
+			return Info{Key: p.Key, Queue: p.Queue, State: stateOf(p)}, nil
+		case errors.Is(err, asynqdb.ErrConflict):
 			return c.conflict(ctx, p, false)
 		}
 		return Info{}, fmt.Errorf("enqueue %s: %w", p.Key, err)
@@ -89,6 +89,9 @@ func (c *Client) conflict(ctx context.Context, p tasks.Prepared, retry bool) (In
 	if existing.Type != p.Task.Type() || !bytes.Equal(existing.Payload, p.Payload) {
 		return Info{}, fmt.Errorf("key %q in queue %q holds %s %s, not %s %s: %w",
 			p.Key, p.Queue, tasks.NameOf(existing.Type), existing.Payload, p.Op.Name(), p.Payload, ErrKeyReused)
+	}
+	if err := c.batch.AckProbe(ctx, p.Queue); err != nil {
+		return Info{}, fmt.Errorf("enqueue %s: the existing task: %w", p.Key, err)
 	}
 	return Info{Key: p.Key, Queue: p.Queue, State: existing.State.String(), Duplicate: true}, nil
 }

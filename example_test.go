@@ -111,3 +111,33 @@ func ExampleClient_Status() {
 	// Output:
 	// cancel low pending {"conference_id":"900000001"}
 }
+
+// One constructor takes the three Redis topologies, with the same fields
+// (and, through RedisConfigFromEnv, the same environment variables) as the
+// worker: one Redis by URL, a Redis Cluster by its seed nodes, or a
+// Sentinel-managed primary. AckReplicas makes every enqueue wait for that
+// many replicas, so a failover cannot lose an operation reported enqueued.
+func ExampleNewClientFromConfig() {
+	ctx := context.Background()
+	cfg := meetops.RedisConfig{URL: exampleRedisURL()}
+	// Or: meetops.RedisConfig{ClusterAddrs: []string{"10.0.0.1:7000", "10.0.0.2:7000"}}
+	// Or: meetops.RedisConfig{SentinelAddrs: []string{"10.0.0.1:26379"}, SentinelMaster: "mymaster", AckReplicas: 1}
+	// Or: cfg, err := meetops.RedisConfigFromEnv(os.Getenv)
+	client, err := meetops.NewClientFromConfig(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.Ping(ctx); err != nil {
+		log.Fatal(err)
+	}
+	info, err := client.Enqueue(ctx, meetops.Disable{AppID: "demo-app-2"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(info.Key, info.State)
+	fmt.Println(cfg.Topology())
+	// Output:
+	// disable:67674297096010d5ac4553c4b4139342 pending
+	// single
+}

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testServer = s
-	code := m.Run()
+	code := redistest.Run(m) // also the shared Cluster and Sentinel, if a test starts them
 	s.Close()
 	os.Exit(code)
 }

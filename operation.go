@@ -3,6 +3,7 @@ package meetops
 import (
 	"errors"
 
+	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -46,4 +47,9 @@ var (
 	ErrKeyReused = errors.New("idempotency key already used for a different operation")
 	// ErrNotFound means no task or dead letter has that key.
 	ErrNotFound = errors.New("not found")
+	// ErrNotReplicated means the task was written to the Redis primary but
+	// fewer replicas than RedisConfig.AckReplicas acknowledged it in time,
+	// so a failover could still lose it. Enqueueing it again is safe: it
+	// is reported enqueued (a duplicate) once the replicas have it.
+	ErrNotReplicated = asynqdb.ErrNotReplicated
 )

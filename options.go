@@ -13,11 +13,13 @@ type ClientOption func(*clientConfig)
 type clientConfig struct {
 	dialTimeout time.Duration
 	dedupWindow time.Duration
+	ackReplicas int // from RedisConfig.AckReplicas
 }
 
-// WithDialTimeout bounds how long NewClient's connections take to
-// establish (go-redis' DialTimeout; default 5 s). It has no effect on
-// NewClientFromRedis, whose caller configured the connection.
+// WithDialTimeout bounds how long NewClient's and NewClientFromConfig's
+// connections take to establish (go-redis' DialTimeout; default 5 s). It
+// has no effect on NewClientFromRedis, whose caller configured the
+// connection.
 func WithDialTimeout(d time.Duration) ClientOption {
 	return func(c *clientConfig) { c.dialTimeout = d }
 }

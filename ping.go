@@ -14,10 +14,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Ping checks that Redis answers, within ctx. For a client made by
-// NewClient it tries once, on a connection of its own, so that its error
-// is the cause (connection refused, wrong password, a TLS mismatch) rather
-// than the deadline that go-redis' retries would run into.
+// Ping checks that Redis answers, within ctx: on Redis Cluster every
+// primary, on Sentinel the primary the sentinels name. For one Redis made
+// by NewClient or NewClientFromConfig it tries once, on a connection of
+// its own, so that its error is the cause (connection refused, wrong
+// password, a TLS mismatch) rather than the deadline that go-redis'
+// retries would run into.
 //
 // The error is one line that says what is wrong and what to check (a
 // refused connection, wrong credentials, a TLS mismatch either way, no
@@ -35,7 +37,15 @@ func (c *Client) Ping(ctx context.Context) error {
 		defer once.Close()
 		rdb = once
 	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return node.Ping(ctx).Err()
+		})
+	} else {
+		err = rdb.Ping(ctx).Err()
+	}
+	if err != nil {
 		return c.diagnose(err, budget)
 	}
 	return nil
@@ -44,9 +54,12 @@ func (c *Client) Ping(ctx context.Context) error {
 // diagnose turns a failed connection check into one line that says what
 // is wrong and what to check, wrapping err.
 func (c *Client) diagnose(err error, budget time.Duration) error {
-	addr, tlsOn := "(cluster)", false
+	addr, tlsOn := c.where, false
+	if addr == "" {
+		addr = "(the client's Redis)"
+	}
 	if c.redisOpts != nil {
-		addr, tlsOn = c.redisOpts.Addr, c.redisOpts.TLSConfig != nil
+		tlsOn = c.redisOpts.TLSConfig != nil
 	}
 	timeoutHint := "unreachable, or a TLS port addressed with redis://?"
 	if tlsOn {

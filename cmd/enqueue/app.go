@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/secretfile"
+	"github.com/meetops/meetops/internal/termtext"
 )
 
 // defaultTimeout is --timeout's default.
@@ -28,7 +28,10 @@ type app struct {
 	// isTerminal reports whether a stream is an interactive terminal.
 	isTerminal func(any) bool
 
-	redisURL    string
+	// redis is the Redis topology, from the flags and the environment.
+	redis redisconf.Config
+	// redisFlags holds the values of the Redis flags, by flag name.
+	redisFlags  map[string]*string
 	timeout     time.Duration
 	dedupWindow time.Duration
 	output      string
@@ -86,7 +89,20 @@ failure, 2 usage or validation error, 3 key reused with a different payload.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.redisURL, "redis-url", redisconf.DefaultURL, "Redis URL: redis://[:password@]host:port/db, rediss:// for TLS (env REDIS_URL, or REDIS_URL_FILE naming a file that holds it)")
+	// The Redis topology: the same variables as every meetops process, and
+	// a flag for each but the sentinels' password. Defaults are not shown
+	// from the environment, so --help never prints a password.
+	a.redisFlags = map[string]*string{}
+	for _, s := range a.redis.Settings() {
+		if s.Flag == "" {
+			continue
+		}
+		def := ""
+		if s.Env == redisconf.EnvURL {
+			def = redisconf.DefaultURL
+		}
+		a.redisFlags[s.Flag] = pf.String(s.Flag, def, s.Usage+" (env "+s.Env+")")
+	}
 	pf.DurationVar(&a.timeout, "timeout", defaultTimeout, "how long to wait for Redis to answer when connecting")
 	pf.DurationVar(&a.dedupWindow, "dedup-window", 0, "how long completed tasks are kept for deduplication; the worker's DEDUP_WINDOW (env DEDUP_WINDOW, default 24h)")
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text (aligned tables) or json")
@@ -107,25 +123,8 @@ func (a *app) checkGlobals(cmd *cobra.Command, _ []string) error {
 	if a.timeout <= 0 {
 		return usageErrorf("--timeout must be positive, got %s", a.timeout)
 	}
-	// Environment fallbacks are read here, not used as flag defaults, so
-	// that --help never shows a password from REDIS_URL.
-	if !cmd.Flags().Changed("redis-url") {
-		env, path := a.getenv("REDIS_URL"), a.getenv("REDIS_URL_FILE")
-		switch {
-		case env != "" && path != "":
-			return usageErrorf("REDIS_URL and REDIS_URL_FILE are both set; use one")
-		case env != "":
-			a.redisURL = env
-		case path != "":
-			url, warning, err := secretfile.Read(path)
-			if err != nil {
-				return usageErrorf("REDIS_URL_FILE: %v", err)
-			}
-			if warning != "" {
-				fmt.Fprintf(a.stderr, "enqueue: warning: REDIS_URL_FILE: %s\n", warning)
-			}
-			a.redisURL = url
-		}
+	if err := a.redisSettings(cmd); err != nil {
+		return err
 	}
 	if !cmd.Flags().Changed("dedup-window") {
 		if env := a.getenv("DEDUP_WINDOW"); env != "" {
@@ -138,6 +137,44 @@ func (a *app) checkGlobals(cmd *cobra.Command, _ []string) error {
 	}
 	if a.dedupWindow < 0 {
 		return usageErrorf("--dedup-window must be positive, got %s", a.dedupWindow)
+	}
+	return nil
+}
+
+// redisSettings fills a.redis from the Redis flags that were given and,
+// for the others, the environment (REDIS_URL and REDIS_SENTINEL_PASSWORD
+// also from NAME_FILE, a file that holds the value).
+func (a *app) redisSettings(cmd *cobra.Command) error {
+	for _, s := range a.redis.Settings() {
+		if s.Flag != "" && cmd.Flags().Changed(s.Flag) {
+			if err := s.Set(*a.redisFlags[s.Flag]); err != nil {
+				return usageErrorf("--%s: %v", s.Flag, err)
+			}
+			continue
+		}
+		v, path := a.getenv(s.Env), ""
+		if s.Secret || s.Env == redisconf.EnvURL {
+			path = a.getenv(s.Env + "_FILE")
+		}
+		switch {
+		case v != "" && path != "":
+			return usageErrorf("%s and %s_FILE are both set; use one", s.Env, s.Env)
+		case path != "":
+			secret, warning, err := secretfile.Read(path)
+			if err != nil {
+				return usageErrorf("%s_FILE: %v", s.Env, err)
+			}
+			if warning != "" {
+				fmt.Fprintf(a.stderr, "enqueue: warning: %s_FILE: %s\n", s.Env, termtext.Escape(warning))
+			}
+			v = secret
+		}
+		if v == "" {
+			continue
+		}
+		if err := s.Set(v); err != nil {
+			return usageErrorf("%s: %v", s.Env, err)
+		}
 	}
 	return nil
 }
@@ -175,9 +212,9 @@ func (a *app) connect(ctx context.Context) (*meetops.Client, error) {
 	if a.dedupWindow > 0 {
 		opts = append(opts, meetops.WithDedupWindow(a.dedupWindow))
 	}
-	c, err := meetops.NewClient(a.redisURL, opts...)
+	c, err := meetops.NewClientFromConfig(a.redis, opts...)
 	if err != nil {
-		return nil, usageErrorf("--redis-url: %v", unwrapAll(err))
+		return nil, usageErrorf("%s", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "redis: "), "\n", "; "))
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
@@ -187,17 +224,6 @@ func (a *app) connect(ctx context.Context) (*meetops.Client, error) {
 	}
 	a.client = c
 	return c, nil
-}
-
-// unwrapAll returns the innermost error's message.
-func unwrapAll(err error) error {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err
-		}
-		err = next
-	}
 }
 
 // quietLogger silences go-redis' own log lines: errors are reported once,

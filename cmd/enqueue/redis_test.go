@@ -94,7 +94,7 @@ func TestBadRedisURLIsAUsageError(t *testing.T) {
 	t.Parallel()
 	r := runEnqueue(t, invocation{}, "--redis-url", "http://:s3cret@127.0.0.1:6379", "disable", "--app-id", "a")
 	requireCode(t, r, exitUsage)
-	require.True(t, strings.HasPrefix(r.stderr, "enqueue: --redis-url: redis: invalid URL scheme: http\n"), r.stderr)
+	require.True(t, strings.HasPrefix(r.stderr, "enqueue: REDIS_URL: redis: invalid URL scheme: http\n"), r.stderr)
 	require.NotContains(t, r.stderr, "s3cret")
 }
 

@@ -34,7 +34,7 @@ func TestWriteWithoutCachedScripts(t *testing.T) {
 	ctx := context.Background()
 	rdb := redistest.Client(t)
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
-	errs := New(rdb).Write(ctx, []Task{
+	errs := New(rdb, Options{}).Write(ctx, []Task{
 		{ID: "a", Type: "x", Queue: "default"},
 		{ID: "b", Type: "x", Queue: "default", ProcessAt: time.Now().Add(time.Hour)},
 		{ID: "a", Type: "x", Queue: "default"},

@@ -93,7 +93,7 @@ func TestWriteStoresWhatAsynqStores(t *testing.T) {
 		_, err := c.EnqueueContext(ctx, asynq.NewTask(task.Type, task.Payload, asynqOptions(task)...))
 		require.NoError(t, err, task.ID)
 	}
-	for i, err := range asynqdb.New(viaWriter).Write(ctx, ts) {
+	for i, err := range asynqdb.New(viaWriter, asynqdb.Options{}).Write(ctx, ts) {
 		require.NoError(t, err, ts[i].ID)
 	}
 	want := dump(t, viaAsynq)
@@ -111,7 +111,7 @@ func TestWrittenTasksReadBackByAsynq(t *testing.T) {
 		{ID: "a", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"a"}`), Queue: "default", Retry: 12, Timeout: 5 * time.Minute, Retention: 24 * time.Hour},
 		{ID: "b", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"b"}`), Queue: "default", Retry: 4, Timeout: time.Minute, Retention: time.Hour, ProcessAt: at},
 	}
-	for _, err := range asynqdb.New(rdb).Write(ctx, ts) {
+	for _, err := range asynqdb.New(rdb, asynqdb.Options{}).Write(ctx, ts) {
 		require.NoError(t, err)
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
@@ -147,7 +147,7 @@ func TestWriteRefusesATakenID(t *testing.T) {
 	task := func(id, payload string) asynqdb.Task {
 		return asynqdb.Task{ID: id, Type: "x", Payload: []byte(payload), Queue: "default", Retry: 1}
 	}
-	errs := asynqdb.New(rdb).Write(ctx, []asynqdb.Task{task("taken", "new"), task("fresh", "1"), task("fresh", "2")})
+	errs := asynqdb.New(rdb, asynqdb.Options{}).Write(ctx, []asynqdb.Task{task("taken", "new"), task("fresh", "1"), task("fresh", "2")})
 	require.ErrorIs(t, errs[0], asynqdb.ErrConflict)
 	require.NoError(t, errs[1])
 	require.ErrorIs(t, errs[2], asynqdb.ErrConflict)
@@ -170,7 +170,7 @@ func TestWriteFailsEveryTaskWhenRedisIsDown(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer rdb.Close()
-	errs := asynqdb.New(rdb).Write(context.Background(), []asynqdb.Task{
+	errs := asynqdb.New(rdb, asynqdb.Options{}).Write(context.Background(), []asynqdb.Task{
 		{ID: "a", Type: "x", Queue: "default"}, {ID: "b", Type: "x", Queue: "default"},
 	})
 	for _, err := range errs {
@@ -188,7 +188,7 @@ func TestWriteLargeBatch(t *testing.T) {
 	for i := range ts {
 		ts[i] = asynqdb.Task{ID: fmt.Sprintf("t-%d", i), Type: "x", Payload: []byte(fmt.Sprint(i)), Queue: "default", Retry: 1}
 	}
-	for _, err := range asynqdb.New(rdb).Write(ctx, ts) {
+	for _, err := range asynqdb.New(rdb, asynqdb.Options{}).Write(ctx, ts) {
 		require.NoError(t, err)
 	}
 	n, err := rdb.LLen(ctx, "asynq:{default}:pending").Result()
