@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/ratelimit"
 	"github.com/meetops/meetops/internal/tasks"
 )
@@ -91,6 +92,9 @@ type Config struct {
 	// embeddedRedis is set by StartDev when Redis is the in-memory
 	// miniredis, whose lack of persistence the banner already announces.
 	embeddedRedis bool
+	// httpLimits are the HTTP server's timeouts and size limits; zero
+	// values are httpguard's defaults. Tests shorten them.
+	httpLimits httpguard.Options
 }
 
 // Defaults.

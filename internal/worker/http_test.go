@@ -2,12 +2,14 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -67,6 +69,81 @@ func (b *testBundle) get(t *testing.T, path string, auth []string) (int, string)
 func (b *testBundle) status(t *testing.T, path string, auth []string) int {
 	code, _ := b.get(t, path, auth)
 	return code
+}
+
+// dashAuth is the basic-auth pair of the writable dashboards below.
+var dashAuth = []string{"ops", "dash-secret"}
+
+// writable turns on the dashboard's write API, behind basic auth (the
+// worker refuses one without).
+func writable(c *Config) {
+	c.DashboardWrite = true
+	c.DashboardUser, c.DashboardPassword = dashAuth[0], dashAuth[1]
+}
+
+// request is one HTTP request to the worker; Host, when set, replaces the
+// Host header.
+type request struct {
+	method, path, host string
+	header             map[string]string
+	body               string
+	auth               []string
+}
+
+type response struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+func (b *testBundle) do(t *testing.T, r request) response {
+	t.Helper()
+	if r.method == "" {
+		r.method = http.MethodGet
+	}
+	req, err := http.NewRequest(r.method, b.base+r.path, strings.NewReader(r.body))
+	require.NoError(t, err)
+	if r.host != "" {
+		req.Host = r.host
+	}
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
+	if r.auth != nil {
+		req.SetBasicAuth(r.auth[0], r.auth[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{resp.StatusCode, resp.Header, string(body)}
+}
+
+// schedule puts tasks with these IDs in the default queue, due in an hour
+// (the worker leaves them alone), with a payload naming the ID.
+func (b *testBundle) schedule(t *testing.T, ids ...string) {
+	t.Helper()
+	c := asynq.NewClientFromRedisClient(b.w.rdb)
+	for _, id := range ids {
+		_, err := c.Enqueue(asynq.NewTask("rtc:dismiss", fmt.Appendf(nil, `{"app_id":"demo-app","room_id":"payload-of-%s"}`, id)),
+			asynq.TaskID(id), asynq.ProcessIn(time.Hour))
+		require.NoError(t, err)
+	}
+}
+
+func (b *testBundle) state(t *testing.T, id string) asynq.TaskState {
+	t.Helper()
+	info, err := b.w.insp.GetTaskInfo("default", id)
+	require.NoError(t, err)
+	return info.State
+}
+
+func (b *testBundle) paused(t *testing.T) bool {
+	t.Helper()
+	info, err := b.w.insp.GetQueueInfo("default")
+	require.NoError(t, err)
+	return info.Paused
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {

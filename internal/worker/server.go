@@ -20,6 +20,7 @@ import (
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/executor"
+	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/metrics"
 	"github.com/meetops/meetops/internal/ratelimit"
@@ -127,7 +128,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 			return nil, fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 		}
 		w.httpLn = ln
-		w.http = &http.Server{Handler: w.routes(), ReadHeaderTimeout: 10 * time.Second}
+		w.http = httpguard.Server(w.routes(), cfg.httpLimits)
 	}
 	return w, nil
 }
