@@ -12,9 +12,14 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/meetops/meetops/internal/httpguard"
 )
 
-// routes serves /healthz, /readyz, /metrics and /monitoring.
+// routes serves /healthz, /readyz, /metrics and /monitoring, with
+// cross-origin state-changing requests refused with 403 (CSRF) and basic
+// auth on /monitoring when configured. The security headers, the body limit
+// and the timeouts come with the server (httpguard.Server).
 func (w *Worker) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -49,7 +54,7 @@ func (w *Worker) routes() http.Handler {
 	}
 	mux.Handle("/monitoring/", dash)
 	mux.Handle("/monitoring", dash)
-	return mux
+	return httpguard.CrossOrigin(mux)
 }
 
 // sharedConn hands asynqmon the worker's own Redis client.

@@ -27,7 +27,8 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		{path: "/monitoring/api/queues", auth: dashAuth},
 		{path: "/monitoring/api/queues"}, // 401
 		{path: "/nope"},                  // 404
-		{method: http.MethodPost, path: "/monitoring/api/queues/default/archived_tasks:batch_delete", auth: dashAuth, body: strings.Repeat(" ", 2<<20)}, // 413
+		{method: http.MethodPost, path: "/monitoring/api/queues/default:pause", auth: dashAuth, header: map[string]string{"Sec-Fetch-Site": "cross-site"}}, // 403
+		{method: http.MethodPost, path: "/monitoring/api/queues/default/archived_tasks:batch_delete", auth: dashAuth, body: strings.Repeat(" ", 2<<20)},    // 413
 	} {
 		got := b.do(t, r)
 		require.Equal(t, "DENY", got.header.Get("X-Frame-Options"), "%s %s → %d", r.method, r.path, got.code)
