@@ -7,6 +7,8 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -44,7 +46,8 @@ type Config struct {
 	// default {"default": 1}.
 	Queues map[string]int
 	// HTTPAddr [HTTP_ADDR] serves /metrics, /healthz, /readyz and
-	// /monitoring; default 127.0.0.1:8080. "off" disables it.
+	// /monitoring; default 127.0.0.1:8080. "off" disables it. An address
+	// that is not loopback needs dashboard auth or DashboardInsecure.
 	HTTPAddr string
 	// DedupWindow [DEDUP_WINDOW] is how long ledger entries live; default
 	// tasks.DefaultDedupWindow (24h).
@@ -73,11 +76,23 @@ type Config struct {
 	RateLimits map[string]string
 
 	// DashboardWrite [DASHBOARD_WRITE=1] lets the dashboard change tasks;
-	// default read-only.
+	// default read-only. It needs DashboardUser and DashboardPassword,
+	// whatever DashboardInsecure says.
 	DashboardWrite bool
 	// DashboardUser [DASHBOARD_USER] and DashboardPassword
 	// [DASHBOARD_PASSWORD, secret] turn on basic auth for /monitoring.
 	DashboardUser, DashboardPassword string
+	// DashboardInsecure [DASHBOARD_INSECURE=1] lets a worker whose HTTPAddr
+	// is not loopback serve /monitoring (task payloads and results)
+	// without auth, logged at warn on every start; without it, that is a
+	// start-up error. Default false.
+	DashboardInsecure bool
+	// DashboardHosts [DASHBOARD_HOSTS], comma-separated host names, are
+	// the names the HTTP server answers to besides localhost, IP literals
+	// and HTTPAddr's host; any other Host header gets 421, except on
+	// /healthz and /readyz (DNS-rebinding protection, httpguard.Hosts).
+	// Default none.
+	DashboardHosts []string
 
 	// LogLevel [LOG_LEVEL]: debug, info, warn, error; default info.
 	LogLevel string
@@ -175,12 +190,51 @@ func (c Config) Validate() error {
 	if (c.DashboardUser == "") != (c.DashboardPassword == "") {
 		add("DASHBOARD_USER and DASHBOARD_PASSWORD: set both or neither")
 	}
+	if c.DashboardWrite && !c.dashboardAuth() {
+		add("DASHBOARD_WRITE=1 needs dashboard auth: set DASHBOARD_USER and DASHBOARD_PASSWORD (DASHBOARD_INSECURE does not lift this)")
+	}
+	if c.HTTPAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			add("HTTP_ADDR: want host:port or off, got %q", c.HTTPAddr)
+		} else if !loopbackAddr(c.HTTPAddr) && !c.dashboardAuth() && !c.DashboardInsecure {
+			add("HTTP_ADDR %s is not loopback: set DASHBOARD_USER and DASHBOARD_PASSWORD for /monitoring, or DASHBOARD_INSECURE=1 to serve it without auth", c.HTTPAddr)
+		}
+	}
+	for _, h := range c.DashboardHosts {
+		if strings.ContainsAny(h, "/@ \t") {
+			add("DASHBOARD_HOSTS: want host names like dash.example.com (no scheme, path or user), got %q", h)
+		}
+	}
 	for group, v := range c.RateLimits {
 		if _, err := ratelimit.ParseLimit(v); err != nil {
 			add("%s: %v", rateLimitEnv(group), err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dashboardAuth reports whether /monitoring is behind basic auth.
+func (c Config) dashboardAuth() bool { return c.DashboardUser != "" && c.DashboardPassword != "" }
+
+// insecureDashboard reports whether the dashboard is served without auth
+// on an address that is not loopback (allowed by DashboardInsecure only).
+func (c Config) insecureDashboard() bool {
+	return c.HTTPAddr != "off" && !loopbackAddr(c.HTTPAddr) && !c.dashboardAuth()
+}
+
+// loopbackAddr reports whether addr (host:port) listens on loopback only:
+// localhost, 127.0.0.0/8 or ::1. An empty host (":8080") is every interface,
+// and any other name may resolve to anything.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // redactURLError keeps a Redis URL's password out of an error message.

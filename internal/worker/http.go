@@ -16,10 +16,12 @@ import (
 	"github.com/meetops/meetops/internal/httpguard"
 )
 
-// routes serves /healthz, /readyz, /metrics and /monitoring, with
-// cross-origin state-changing requests refused with 403 (CSRF) and basic
-// auth on /monitoring when configured. The security headers, the body limit
-// and the timeouts come with the server (httpguard.Server).
+// routes serves /healthz, /readyz, /metrics and /monitoring, hardened
+// (outermost first): requests for a host name the worker does not answer
+// to refused with 421, except the health checks (DNS rebinding);
+// cross-origin state-changing requests refused with 403 (CSRF); basic auth
+// on /monitoring when configured. The security headers, the body limit and
+// the timeouts come with the server (httpguard.Server).
 func (w *Worker) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -54,7 +56,14 @@ func (w *Worker) routes() http.Handler {
 	}
 	mux.Handle("/monitoring/", dash)
 	mux.Handle("/monitoring", dash)
-	return httpguard.CrossOrigin(mux)
+	hosts := httpguard.Hosts{
+		Names:  w.cfg.DashboardHosts,
+		Listen: w.cfg.HTTPAddr,
+		// Health checks come from container runtimes and load balancers
+		// with whatever Host they like, and reveal nothing.
+		Exempt: []string{"/healthz", "/readyz"},
+	}
+	return hosts.Handler(httpguard.CrossOrigin(mux))
 }
 
 // sharedConn hands asynqmon the worker's own Redis client.

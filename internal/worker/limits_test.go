@@ -16,7 +16,7 @@ import (
 )
 
 // Every response of the worker's HTTP server carries the security
-// headers: pages, API, metrics, health, and refusals.
+// headers: pages, API, metrics, health, and every refusal.
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	t.Parallel()
 	b := setup(t, writable)
@@ -25,8 +25,9 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		{path: "/monitoring/", auth: dashAuth},
 		{path: "/monitoring/static/js/runtime-main.9fea6c1a.js", auth: dashAuth},
 		{path: "/monitoring/api/queues", auth: dashAuth},
-		{path: "/monitoring/api/queues"}, // 401
-		{path: "/nope"},                  // 404
+		{path: "/monitoring/api/queues"},                        // 401
+		{path: "/nope"},                                         // 404
+		{path: "/monitoring/", host: "rebind.attacker.example"}, // 421
 		{method: http.MethodPost, path: "/monitoring/api/queues/default:pause", auth: dashAuth, header: map[string]string{"Sec-Fetch-Site": "cross-site"}}, // 403
 		{method: http.MethodPost, path: "/monitoring/api/queues/default/archived_tasks:batch_delete", auth: dashAuth, body: strings.Repeat(" ", 2<<20)},    // 413
 	} {

@@ -121,6 +121,11 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 	})
 
 	w := &Worker{cfg: cfg, log: log, rdb: rdb, srv: srv, mux: mux, reg: reg, insp: insp, running: make(chan struct{})}
+	if cfg.insecureDashboard() {
+		log.Warn().Str("http_addr", cfg.HTTPAddr).
+			Msg("DASHBOARD_INSECURE=1: the dashboard (task payloads and results) is served WITHOUT authentication to anyone who can reach " +
+				cfg.HTTPAddr + "; set DASHBOARD_USER and DASHBOARD_PASSWORD")
+	}
 	if cfg.HTTPAddr != "off" {
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
