@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -52,7 +53,7 @@ func (w *Worker) routes() http.Handler {
 	})
 	var dash http.Handler = mon
 	if w.cfg.DashboardUser != "" {
-		dash = basicAuth(dash, w.cfg.DashboardUser, w.cfg.DashboardPassword)
+		dash = basicAuth(dash, newCredentials(w.cfg.DashboardUser, w.cfg.DashboardPassword))
 	}
 	mux.Handle("/monitoring/", dash)
 	mux.Handle("/monitoring", dash)
@@ -85,11 +86,35 @@ func prettyJSON(b []byte) string {
 	return string(q)
 }
 
-func basicAuth(next http.Handler, user, pass string) http.Handler {
+// credentials is the dashboard's basic-auth pair, kept as SHA-256 digests:
+// comparing digests takes the same time whatever the lengths of what is
+// compared (subtle.ConstantTimeCompare returns early on a length mismatch).
+type credentials struct {
+	user, pass [sha256.Size]byte
+	// compare is subtle.ConstantTimeCompare; tests count its calls.
+	compare func(a, b []byte) int
+}
+
+func newCredentials(user, pass string) credentials {
+	return credentials{user: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(pass)), compare: subtle.ConstantTimeCompare}
+}
+
+// match reports whether user and pass are the configured pair. It always
+// compares both, in constant time, and combines the results with &: how
+// long it takes tells nothing of which one was wrong.
+func (c credentials) match(user, pass string) bool {
+	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	userOK := c.compare(u[:], c.user[:])
+	passOK := c.compare(p[:], c.pass[:])
+	return userOK&passOK == 1
+}
+
+// basicAuth lets through requests carrying the configured credentials and
+// answers the others with 401 and a challenge.
+func basicAuth(next http.Handler, want credentials) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(p), []byte(pass)) != 1 {
+		if !want.match(u, p) || !ok {
 			rw.Header().Set("WWW-Authenticate", `Basic realm="meetops"`)
 			http.Error(rw, "unauthorized", http.StatusUnauthorized)
 			return

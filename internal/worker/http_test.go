@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"io"
 	"net/http"
@@ -187,4 +188,38 @@ func TestReadinessFailsWhenRedisIsGone(t *testing.T) {
 	srv.Kill()
 	require.Eventually(t, func() bool { return b.status(t, "/readyz", nil) == http.StatusServiceUnavailable }, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, http.StatusOK, b.status(t, "/healthz", nil), "liveness does not depend on Redis")
+}
+
+// Basic auth: a wrong user, a wrong password, both, or none are 401; and
+// both halves are always compared, in constant time, so the time taken
+// does not tell a wrong user from a wrong password.
+func TestBasicAuthComparesUserAndPasswordAlways(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.DashboardUser, c.DashboardPassword = "ops", "dash-secret" })
+	for _, tc := range []struct {
+		name       string
+		user, pass string
+		want       bool
+	}{
+		{"right user and password", "ops", "dash-secret", true},
+		{"wrong user, right password", "opz", "dash-secret", false},
+		{"right user, wrong password", "ops", "dash-secrex", false},
+		{"both wrong", "root", "hunter2", false},
+		{"user longer", "ops-admin", "dash-secret", false},
+		{"password a prefix", "ops", "dash", false},
+		{"empty", "", "", false},
+	} {
+		calls := 0
+		c := newCredentials("ops", "dash-secret")
+		c.compare = func(a, b []byte) int { calls++; return subtle.ConstantTimeCompare(a, b) }
+		require.Equal(t, tc.want, c.match(tc.user, tc.pass), tc.name)
+		require.Equal(t, 2, calls, "%s: both user and password compared", tc.name)
+
+		want := http.StatusUnauthorized
+		if tc.want {
+			want = http.StatusOK
+		}
+		require.Equal(t, want, b.status(t, "/monitoring/api/queues", []string{tc.user, tc.pass}), tc.name)
+	}
+	require.Equal(t, http.StatusUnauthorized, b.status(t, "/monitoring/api/queues", nil), "no credentials")
 }
