@@ -2,24 +2,27 @@ package httpguard
 
 import "net/http"
 
-// SecurityHeaders are the headers Headers sets on every response:
-// no page may frame this server's (clickjacking; CSP frame-ancestors for
-// current browsers, X-Frame-Options for older ones), and browsers must not
-// second-guess a response's Content-Type (a text/plain answer is never run
-// as a script). No script-src: the dashboard's page carries inline scripts.
-var SecurityHeaders = map[string]string{
-	"X-Frame-Options":         "DENY",
-	"Content-Security-Policy": "frame-ancestors 'none'",
-	"X-Content-Type-Options":  "nosniff",
+// securityHeaders are the headers Headers sets (X-Frame-Options for older
+// browsers, CSP frame-ancestors for current ones); a fixed array, so no
+// caller can change them for every server of the process.
+var securityHeaders = [...][2]string{
+	{"X-Frame-Options", "DENY"},
+	{"Content-Security-Policy", "frame-ancestors 'none'"},
+	{"X-Content-Type-Options", "nosniff"},
 }
 
-// Headers sets SecurityHeaders on every response of h, before h runs (so
-// errors and refusals carry them too); h may still replace one.
+// Headers sets the security headers on every response of h, before h runs
+// (so errors and refusals carry them too): X-Frame-Options: DENY,
+// Content-Security-Policy: frame-ancestors 'none' (no other page may frame
+// this server's: clickjacking) and X-Content-Type-Options: nosniff
+// (browsers must not run a text/plain answer as a script). h may still
+// replace one. There is no script-src: the dashboard's page carries inline
+// scripts.
 func Headers(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
-		for k, v := range SecurityHeaders {
-			hdr.Set(k, v)
+		for _, kv := range securityHeaders {
+			hdr.Set(kv[0], kv[1])
 		}
 		h.ServeHTTP(w, r)
 	})
