@@ -39,7 +39,14 @@ COPY --from=busybox /bin/busybox /usr/local/bin/wget
 COPY --from=build /out/worker /out/enqueue /out/cloudsim /usr/local/bin/
 # Inside a container the network namespace is the boundary: listen on every
 # interface so a published port reaches /metrics, /healthz and /monitoring.
-ENV HTTP_ADDR=0.0.0.0:8080
+# That address is not loopback, so the dashboard needs auth: the worker
+# refuses to start without DASHBOARD_USER and DASHBOARD_PASSWORD (or
+# DASHBOARD_PASSWORD_FILE) unless DASHBOARD_INSECURE=1 is passed explicitly
+# (`docker run -e DASHBOARD_INSECURE=1`, logged at warn on every start).
+# DASHBOARD_INSECURE=0 is the worker's default, stated here so that the
+# image says it does not serve task payloads without auth.
+ENV HTTP_ADDR=0.0.0.0:8080 \
+    DASHBOARD_INSECURE=0
 EXPOSE 8080
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/worker"]

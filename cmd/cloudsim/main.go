@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/meetops/meetops/internal/cloudsim"
+	"github.com/meetops/meetops/internal/httpguard"
 )
 
 // shutdownTimeout bounds the graceful shutdown.
@@ -94,7 +95,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	url := "http://" + ln.Addr().String()
 	printBanner(stdout, url, c, sim)
 
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(sim)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
@@ -112,6 +113,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// newServer serves the simulator with the timeouts and size limits every
+// meetops listener has (internal/httpguard's defaults: the simulator's
+// longest legitimate answer is a fault's latency, well under the write
+// timeout; a "hang" fault waits for the client to give up).
+func newServer(sim *cloudsim.Sim) *http.Server {
+	return httpguard.Server(sim, httpguard.Options{})
 }
 
 // newSim builds the simulator the flags describe.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/cloudsim"
+	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/worker"
 )
@@ -73,7 +74,7 @@ func newEnv(ctx context.Context, out io.Writer) (*env, error) {
 		return nil, err
 	}
 	e.simURL = "http://" + ln.Addr().String()
-	e.simSrv = &http.Server{Handler: e.sim, ReadHeaderTimeout: 10 * time.Second}
+	e.simSrv = httpguard.Server(e.sim, httpguard.Options{})
 	go e.simSrv.Serve(ln)
 	if e.self, err = os.Executable(); err != nil {
 		e.close()

@@ -7,11 +7,14 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/ratelimit"
 	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/tasks"
@@ -42,7 +45,8 @@ type Config struct {
 	// default {"default": 1}.
 	Queues map[string]int
 	// HTTPAddr [HTTP_ADDR] serves /metrics, /healthz, /readyz and
-	// /monitoring; default 127.0.0.1:8080. "off" disables it.
+	// /monitoring; default 127.0.0.1:8080. "off" disables it. An address
+	// that is not loopback needs dashboard auth or DashboardInsecure.
 	HTTPAddr string
 	// DedupWindow [DEDUP_WINDOW] is how long ledger entries live; default
 	// tasks.DefaultDedupWindow (24h).
@@ -71,11 +75,23 @@ type Config struct {
 	RateLimits map[string]string
 
 	// DashboardWrite [DASHBOARD_WRITE=1] lets the dashboard change tasks;
-	// default read-only.
+	// default read-only. It needs DashboardUser and DashboardPassword,
+	// whatever DashboardInsecure says.
 	DashboardWrite bool
 	// DashboardUser [DASHBOARD_USER] and DashboardPassword
 	// [DASHBOARD_PASSWORD, secret] turn on basic auth for /monitoring.
 	DashboardUser, DashboardPassword string
+	// DashboardInsecure [DASHBOARD_INSECURE=1] lets a worker whose HTTPAddr
+	// is not loopback serve /monitoring (task payloads and results)
+	// without auth, logged at warn on every start; without it, that is a
+	// start-up error. Default false.
+	DashboardInsecure bool
+	// DashboardHosts [DASHBOARD_HOSTS], comma-separated host names, are
+	// the names the HTTP server answers to besides localhost, IP literals
+	// and HTTPAddr's host; any other Host header gets 421, except on
+	// /healthz and /readyz (DNS-rebinding protection, httpguard.Hosts).
+	// Default none.
+	DashboardHosts []string
 
 	// LogLevel [LOG_LEVEL]: debug, info, warn, error; default info.
 	LogLevel string
@@ -93,6 +109,9 @@ type Config struct {
 	// warnings are problems Load found that do not stop the worker (a
 	// secret file others can read); Main logs them.
 	warnings []string
+	// httpLimits are the HTTP server's timeouts and size limits; zero
+	// values are httpguard's defaults. Tests shorten them.
+	httpLimits httpguard.Options
 }
 
 // Warnings returns what Load found worth a warning but not an error.
@@ -170,10 +189,34 @@ func (c Config) Validate() error {
 	if (c.DashboardUser == "") != (c.DashboardPassword == "") {
 		add("DASHBOARD_USER and DASHBOARD_PASSWORD: set both or neither")
 	}
+	if c.DashboardWrite && !c.dashboardAuth() {
+		add("DASHBOARD_WRITE=1 needs dashboard auth: set DASHBOARD_USER and DASHBOARD_PASSWORD (DASHBOARD_INSECURE does not lift this)")
+	}
+	if c.HTTPAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			add("HTTP_ADDR: want host:port or off, got %q", c.HTTPAddr)
+		} else if !loopbackAddr(c.HTTPAddr) && !c.dashboardAuth() && !c.DashboardInsecure {
+			add("HTTP_ADDR %s is not loopback: set DASHBOARD_USER and DASHBOARD_PASSWORD for /monitoring, or DASHBOARD_INSECURE=1 to serve it without auth", c.HTTPAddr)
+		}
+	}
+	for _, h := range c.DashboardHosts {
+		if strings.ContainsAny(h, "/@ \t") {
+			add("DASHBOARD_HOSTS: want host names like dash.example.com (no scheme, path or user), got %q", h)
+		}
+	}
 	for group, v := range c.RateLimits {
 		if _, err := ratelimit.ParseLimit(v); err != nil {
 			add("%s: %v", rateLimitEnv(group), err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dashboardAuth reports whether /monitoring is behind basic auth.
+func (c Config) dashboardAuth() bool { return c.DashboardUser != "" && c.DashboardPassword != "" }
+
+// insecureDashboard reports whether the dashboard is served without auth
+// on an address that is not loopback (allowed by DashboardInsecure only).
+func (c Config) insecureDashboard() bool {
+	return c.HTTPAddr != "off" && !loopbackAddr(c.HTTPAddr) && !c.dashboardAuth()
 }

@@ -6,12 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/cloudsim"
+	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/tasks"
 )
@@ -66,7 +66,7 @@ func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
 		return cfg, nil, fmt.Errorf("dev: listen for the simulator: %w", err)
 	}
 	d.SimURL = "http://" + ln.Addr().String()
-	d.http = &http.Server{Handler: d.Sim, ReadHeaderTimeout: 10 * time.Second}
+	d.http = httpguard.Server(d.Sim, httpguard.Options{})
 	go func() {
 		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			fmt.Fprintf(out, "dev: simulator stopped: %v\n", err)

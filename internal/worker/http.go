@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -12,9 +13,16 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/meetops/meetops/internal/httpguard"
 )
 
-// routes serves /healthz, /readyz, /metrics and /monitoring.
+// routes serves /healthz, /readyz, /metrics and /monitoring, hardened
+// (outermost first): requests for a host name the worker does not answer
+// to refused with 421, except the health checks (DNS rebinding);
+// cross-origin state-changing requests refused with 403 (CSRF); basic auth
+// on /monitoring when configured. The security headers, the body limit and
+// the timeouts come with the server (httpguard.Server).
 func (w *Worker) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -45,11 +53,18 @@ func (w *Worker) routes() http.Handler {
 	})
 	var dash http.Handler = mon
 	if w.cfg.DashboardUser != "" {
-		dash = basicAuth(dash, w.cfg.DashboardUser, w.cfg.DashboardPassword)
+		dash = basicAuth(dash, newCredentials(w.cfg.DashboardUser, w.cfg.DashboardPassword))
 	}
 	mux.Handle("/monitoring/", dash)
 	mux.Handle("/monitoring", dash)
-	return mux
+	hosts := httpguard.Hosts{
+		Names:  w.cfg.DashboardHosts,
+		Listen: w.cfg.HTTPAddr,
+		// Health checks come from container runtimes and load balancers
+		// with whatever Host they like, and reveal nothing.
+		Exempt: []string{"/healthz", "/readyz"},
+	}
+	return hosts.Handler(httpguard.CrossOrigin(mux))
 }
 
 // sharedConn hands asynqmon the worker's own Redis client.
@@ -71,11 +86,35 @@ func prettyJSON(b []byte) string {
 	return string(q)
 }
 
-func basicAuth(next http.Handler, user, pass string) http.Handler {
+// credentials is the dashboard's basic-auth pair, kept as SHA-256 digests:
+// comparing digests takes the same time whatever the lengths of what is
+// compared (subtle.ConstantTimeCompare returns early on a length mismatch).
+type credentials struct {
+	user, pass [sha256.Size]byte
+	// compare is subtle.ConstantTimeCompare; tests count its calls.
+	compare func(a, b []byte) int
+}
+
+func newCredentials(user, pass string) credentials {
+	return credentials{user: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(pass)), compare: subtle.ConstantTimeCompare}
+}
+
+// match reports whether user and pass are the configured pair. It always
+// compares both, in constant time, and combines the results with &: how
+// long it takes tells nothing of which one was wrong.
+func (c credentials) match(user, pass string) bool {
+	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	userOK := c.compare(u[:], c.user[:])
+	passOK := c.compare(p[:], c.pass[:])
+	return userOK&passOK == 1
+}
+
+// basicAuth lets through requests carrying the configured credentials and
+// answers the others with 401 and a challenge.
+func basicAuth(next http.Handler, want credentials) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(p), []byte(pass)) != 1 {
+		if !want.match(u, p) || !ok {
 			rw.Header().Set("WWW-Authenticate", `Basic realm="meetops"`)
 			http.Error(rw, "unauthorized", http.StatusUnauthorized)
 			return

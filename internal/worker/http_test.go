@@ -2,12 +2,15 @@ package worker
 
 import (
 	"context"
+	"crypto/subtle"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -70,6 +73,81 @@ func (b *testBundle) status(t *testing.T, path string, auth []string) int {
 	return code
 }
 
+// dashAuth is the basic-auth pair of the writable dashboards below.
+var dashAuth = []string{"ops", "dash-secret"}
+
+// writable turns on the dashboard's write API, behind basic auth (the
+// worker refuses one without).
+func writable(c *Config) {
+	c.DashboardWrite = true
+	c.DashboardUser, c.DashboardPassword = dashAuth[0], dashAuth[1]
+}
+
+// request is one HTTP request to the worker; Host, when set, replaces the
+// Host header.
+type request struct {
+	method, path, host string
+	header             map[string]string
+	body               string
+	auth               []string
+}
+
+type response struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+func (b *testBundle) do(t *testing.T, r request) response {
+	t.Helper()
+	if r.method == "" {
+		r.method = http.MethodGet
+	}
+	req, err := http.NewRequest(r.method, b.base+r.path, strings.NewReader(r.body))
+	require.NoError(t, err)
+	if r.host != "" {
+		req.Host = r.host
+	}
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
+	if r.auth != nil {
+		req.SetBasicAuth(r.auth[0], r.auth[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{resp.StatusCode, resp.Header, string(body)}
+}
+
+// schedule puts tasks with these IDs in the default queue, due in an hour
+// (the worker leaves them alone), with a payload naming the ID.
+func (b *testBundle) schedule(t *testing.T, ids ...string) {
+	t.Helper()
+	c := asynq.NewClientFromRedisClient(b.w.rdb)
+	for _, id := range ids {
+		_, err := c.Enqueue(asynq.NewTask("rtc:dismiss", fmt.Appendf(nil, `{"app_id":"demo-app","room_id":"payload-of-%s"}`, id)),
+			asynq.TaskID(id), asynq.ProcessIn(time.Hour))
+		require.NoError(t, err)
+	}
+}
+
+func (b *testBundle) state(t *testing.T, id string) asynq.TaskState {
+	t.Helper()
+	info, err := b.w.insp.GetTaskInfo("default", id)
+	require.NoError(t, err)
+	return info.State
+}
+
+func (b *testBundle) paused(t *testing.T) bool {
+	t.Helper()
+	info, err := b.w.insp.GetQueueInfo("default")
+	require.NoError(t, err)
+	return info.Paused
+}
+
 func TestHealthReadinessAndMetrics(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
@@ -111,4 +189,38 @@ func TestReadinessFailsWhenRedisIsGone(t *testing.T) {
 	srv.Kill()
 	require.Eventually(t, func() bool { return b.status(t, "/readyz", nil) == http.StatusServiceUnavailable }, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, http.StatusOK, b.status(t, "/healthz", nil), "liveness does not depend on Redis")
+}
+
+// Basic auth: a wrong user, a wrong password, both, or none are 401; and
+// both halves are always compared, in constant time, so the time taken
+// does not tell a wrong user from a wrong password.
+func TestBasicAuthComparesUserAndPasswordAlways(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.DashboardUser, c.DashboardPassword = "ops", "dash-secret" })
+	for _, tc := range []struct {
+		name       string
+		user, pass string
+		want       bool
+	}{
+		{"right user and password", "ops", "dash-secret", true},
+		{"wrong user, right password", "opz", "dash-secret", false},
+		{"right user, wrong password", "ops", "dash-secrex", false},
+		{"both wrong", "root", "hunter2", false},
+		{"user longer", "ops-admin", "dash-secret", false},
+		{"password a prefix", "ops", "dash", false},
+		{"empty", "", "", false},
+	} {
+		calls := 0
+		c := newCredentials("ops", "dash-secret")
+		c.compare = func(a, b []byte) int { calls++; return subtle.ConstantTimeCompare(a, b) }
+		require.Equal(t, tc.want, c.match(tc.user, tc.pass), tc.name)
+		require.Equal(t, 2, calls, "%s: both user and password compared", tc.name)
+
+		want := http.StatusUnauthorized
+		if tc.want {
+			want = http.StatusOK
+		}
+		require.Equal(t, want, b.status(t, "/monitoring/api/queues", []string{tc.user, tc.pass}), tc.name)
+	}
+	require.Equal(t, http.StatusUnauthorized, b.status(t, "/monitoring/api/queues", nil), "no credentials")
 }

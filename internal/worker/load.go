@@ -43,6 +43,16 @@ func (c *Config) settings() []setting {
 			return nil
 		}
 	}
+	boolean := func(p *bool) func(string) error {
+		return func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want 1/0 or true/false, got %q", v)
+			}
+			*p = b
+			return nil
+		}
+	}
 	api := func(env, flag, usage, field string, p *string) setting {
 		return setting{env: env, flag: flag, usage: usage, apiField: field, set: str(p)}
 	}
@@ -117,16 +127,14 @@ func (c *Config) settings() []setting {
 			}})
 	}
 	return append(s,
-		setting{env: "DASHBOARD_WRITE", flag: "dashboard-write", usage: "let the dashboard change tasks (1/true)", set: func(v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("want 1/0 or true/false, got %q", v)
-			}
-			c.DashboardWrite = b
-			return nil
-		}},
+		setting{env: "DASHBOARD_WRITE", flag: "dashboard-write", usage: "let the dashboard change tasks (1/true; needs DASHBOARD_USER/DASHBOARD_PASSWORD)", set: boolean(&c.DashboardWrite)},
 		setting{env: "DASHBOARD_USER", flag: "dashboard-user", usage: "basic-auth user for /monitoring", set: str(&c.DashboardUser)},
 		setting{env: "DASHBOARD_PASSWORD", secret: true, set: str(&c.DashboardPassword)},
+		setting{env: "DASHBOARD_INSECURE", flag: "dashboard-insecure", usage: "serve /monitoring without auth on a non-loopback HTTP_ADDR (1/true; logged at warn)", set: boolean(&c.DashboardInsecure)},
+		setting{env: "DASHBOARD_HOSTS", flag: "dashboard-hosts", usage: "host names the HTTP server answers to besides localhost, IP literals and HTTP_ADDR's host, comma-separated", set: func(v string) error {
+			c.DashboardHosts = splitList(v)
+			return nil
+		}},
 		setting{env: "LOG_LEVEL", flag: "log-level", usage: "debug, info, warn, error (default info)", set: str(&c.LogLevel)},
 		setting{env: "LOG_FORMAT", flag: "log-format", usage: "json or console (default json; console on a terminal)", set: str(&c.LogFormat)},
 	)

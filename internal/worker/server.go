@@ -20,6 +20,7 @@ import (
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/executor"
+	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/metrics"
 	"github.com/meetops/meetops/internal/ratelimit"
@@ -123,6 +124,11 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 	})
 
 	w := &Worker{cfg: cfg, log: log, rdb: rdb, srv: srv, mux: mux, reg: reg, insp: insp, running: make(chan struct{})}
+	if cfg.insecureDashboard() {
+		log.Warn().Str("http_addr", cfg.HTTPAddr).
+			Msg("DASHBOARD_INSECURE=1: the dashboard (task payloads and results) is served WITHOUT authentication to anyone who can reach " +
+				cfg.HTTPAddr + "; set DASHBOARD_USER and DASHBOARD_PASSWORD")
+	}
 	if cfg.HTTPAddr != "off" {
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -130,7 +136,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 			return nil, fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 		}
 		w.httpLn = ln
-		w.http = &http.Server{Handler: w.routes(), ReadHeaderTimeout: 10 * time.Second}
+		w.http = httpguard.Server(w.routes(), cfg.httpLimits)
 	}
 	return w, nil
 }
