@@ -82,7 +82,8 @@ deps-check:
 ## package's testdata/fuzz/<Target>/ and replays in `make test` until fixed.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./internal/tasks:FuzzDecode ./internal/apiclient:FuzzSignVerify \
-                ./internal/bulk:FuzzJSONL ./internal/bulk:FuzzCSV ./internal/bulk:FuzzFastPathAgrees
+                ./internal/bulk:FuzzJSONL ./internal/bulk:FuzzCSV ./internal/bulk:FuzzFastPathAgrees \
+                ./internal/termtext:FuzzEscape
 .PHONY: fuzz
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

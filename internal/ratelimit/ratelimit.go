@@ -130,8 +130,11 @@ func (l *Limiter) Limits() map[string]Limit {
 	return out
 }
 
-func pauseKey(group string) string { return "meetops:ratelimit:pause:" + group }
-func rateKey(group string) string  { return "meetops:" + group }
+// Redis keys of a group. The group is their hash tag, so on Redis Cluster
+// all of one group's state lives in one slot (and a script may touch all
+// of it).
+func pauseKey(group string) string { return "meetops:rl:{" + group + "}:pause" }
+func rateKey(group string) string  { return "meetops:rl:{" + group + "}" } // redis_rate prefixes "rate:"
 
 // Allow takes one call from group's budget: 0 means go now, otherwise it
 // says how long to wait before asking again. Calls are spaced evenly (GCRA
