@@ -62,9 +62,10 @@ const (
 
 // Ledger stores entries in Redis.
 type Ledger struct {
-	rdb   redis.UniversalClient
-	ttl   time.Duration
-	lease time.Duration
+	rdb         redis.UniversalClient
+	ttl         time.Duration
+	lease       time.Duration
+	subscribers func(key string) string
 }
 
 // Options configure a Ledger; zero values mean defaults.
@@ -74,6 +75,12 @@ type Options struct {
 	// Lease is the lease lifetime; 0 means 30 s. A running attempt renews
 	// it (KeepAlive); a crashed worker's lease expires after it.
 	Lease time.Duration
+	// Subscribers, when set, names for an idempotency key a Redis set in
+	// the same Cluster slot (the key as hash tag) whose members want to hear
+	// of the key's outcomes: Succeed, Fail and Release read it in the same
+	// script, at no extra round trip, and Lease.Subscribers returns it. The
+	// batch records use it to find the batches a task belongs to. Nil: none.
+	Subscribers func(key string) string
 }
 
 // New returns a ledger on rdb.
@@ -84,7 +91,7 @@ func New(rdb redis.UniversalClient, o Options) *Ledger {
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
 	}
-	return &Ledger{rdb: rdb, ttl: o.TTL, lease: o.Lease}
+	return &Ledger{rdb: rdb, ttl: o.TTL, lease: o.Lease, subscribers: o.Subscribers}
 }
 
 // Redis keys. The idempotency key is the hash tag, so an entry and its lease
@@ -130,7 +137,15 @@ type Lease struct {
 	token string
 	// attempts is the attempt count Begin recorded.
 	attempts int
+	// subscribers is what the last Succeed, Fail or Release read of the
+	// key's subscriber set (Options.Subscribers).
+	subscribers []string
 }
+
+// Subscribers returns the members of the key's subscriber set as the last
+// Succeed, Fail or Release on ls read them (nil without
+// Options.Subscribers, or before).
+func (ls *Lease) Subscribers() []string { return ls.subscribers }
 
 // beginScript takes the lease and, unless the entry says succeeded, marks
 // it started and counts the attempt. It returns the previous entry.
@@ -178,7 +193,8 @@ func (l *Ledger) Begin(ctx context.Context, key string) (Entry, *Lease, error) {
 }
 
 // finishScript records the outcome (unless ARGV[2] is empty) and releases
-// the lease if it is still ours.
+// the lease if it is still ours. With a third key, the subscriber set, it
+// returns that set's members.
 var finishScript = redis.NewScript(`
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -187,8 +203,35 @@ local holder = redis.call('GET', KEYS[2])
 if holder and string.sub(holder, 1, #ARGV[1]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
 end
-return 1
+if KEYS[3] then
+  return redis.call('SMEMBERS', KEYS[3])
+end
+return {}
 `)
+
+// finishKeys are the keys of finishScript for ls.
+func (l *Ledger) finishKeys(ls *Lease) []string {
+	keys := []string{entryKey(ls.key), leaseKey(ls.key)}
+	if l.subscribers != nil {
+		keys = append(keys, l.subscribers(ls.key))
+	}
+	return keys
+}
+
+// subscribersOf decodes finishScript's reply.
+func subscribersOf(v any) []string {
+	arr, _ := v.([]any)
+	if len(arr) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(arr))
+	for _, m := range arr {
+		if s, ok := m.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // HashField is a Redis hash field to set.
 type HashField struct {
@@ -206,13 +249,17 @@ func (l *Ledger) Succeed(ctx context.Context, ls *Lease, result []byte, also Has
 	if also.Key == "" {
 		return l.finish(ctx, ls, value)
 	}
-	keys := []string{entryKey(ls.key), leaseKey(ls.key)}
+	keys := l.finishKeys(ls)
 	run := func(eval func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd) error {
+		var cmd *redis.Cmd
 		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.HSet(ctx, also.Key, also.Field, also.Value)
-			eval(ctx, p, keys, ls.token, value, l.ttl.Milliseconds())
+			cmd = eval(ctx, p, keys, ls.token, value, l.ttl.Milliseconds())
 			return nil
 		})
+		if err == nil {
+			ls.subscribers = subscribersOf(cmd.Val())
+		}
 		return err
 	}
 	// A pipeline cannot fall back from EVALSHA to EVAL by itself: when
@@ -292,11 +339,11 @@ func (l *Ledger) Release(ctx context.Context, ls *Lease) error {
 }
 
 func (l *Ledger) finish(ctx context.Context, ls *Lease, value string) error {
-	err := finishScript.Run(ctx, l.rdb, []string{entryKey(ls.key), leaseKey(ls.key)},
-		ls.token, value, l.ttl.Milliseconds()).Err()
+	v, err := finishScript.Run(ctx, l.rdb, l.finishKeys(ls), ls.token, value, l.ttl.Milliseconds()).Result()
 	if err != nil {
 		return fmt.Errorf("ledger: record outcome for %s: %w", ls.key, err)
 	}
+	ls.subscribers = subscribersOf(v)
 	return nil
 }
 
