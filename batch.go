@@ -17,6 +17,12 @@ import (
 type Request struct {
 	Op   Op
 	Opts []Option
+	// Index and Line are the request's position when it is enqueued as a
+	// batch member (InBatch): Index 0-based across the whole batch (a
+	// batch filled by several calls numbers its requests across them),
+	// Line its 1-based line in an input file (0: none). When every request
+	// of a call has Index 0, their places in the call are used.
+	Index, Line int
 }
 
 // BatchResult is what became of one Request: what Enqueue would have
@@ -39,7 +45,16 @@ type BatchResult struct {
 // later ones are duplicates, or fail with ErrKeyReused. A failure of Redis
 // fails the requests it touched, and their tasks may or may not have been
 // written (enqueueing them again reports those that were as duplicates).
-func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult {
+//
+// With InBatch(id) the valid requests become members of that open batch
+// (before they are enqueued; a duplicate's member is the existing task, in
+// its current state). When the batch cannot take them (unknown, expired,
+// sealed) nothing is enqueued and every request fails with that error.
+func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request, opts ...BatchOption) []BatchResult {
+	var bc batchConfig
+	for _, o := range opts {
+		o(&bc)
+	}
 	out := make([]BatchResult, len(reqs))
 	prepared := make([]tasks.Prepared, 0, len(reqs))
 	index := make([]int, 0, len(reqs)) // the request of each prepared task
@@ -52,8 +67,26 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request) []BatchResult
 		prepared = append(prepared, p)
 		index = append(index, i)
 	}
-	for j, r := range c.enqueuePrepared(ctx, prepared) {
+	if bc.id != "" && len(prepared) > 0 {
+		if err := c.addMembers(ctx, bc.id, reqs, prepared, index); err != nil {
+			for j, p := range prepared {
+				out[index[j]] = BatchResult{Info: Info{Key: p.Key, Queue: p.Queue}, Err: err}
+			}
+			return out
+		}
+	}
+	results := c.enqueuePrepared(ctx, prepared)
+	for j, r := range results {
 		out[index[j]] = r
+	}
+	if bc.id != "" {
+		if err := c.reconcile(ctx, bc.id, results); err != nil {
+			for j, r := range results {
+				if r.Err == nil && r.Info.Duplicate {
+					out[index[j]].Err = fmt.Errorf("enqueue %s: batch %s: record the existing task's outcome: %w", r.Info.Key, bc.id, err)
+				}
+			}
+		}
 	}
 	return out
 }

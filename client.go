@@ -19,6 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meetops/meetops/internal/asynqdb"
+	"github.com/meetops/meetops/internal/batch"
+	"github.com/meetops/meetops/internal/callback"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/redisconf"
@@ -57,6 +59,9 @@ type Client struct {
 	inspect     *asynq.Inspector
 	dead        *deadletter.Store
 	ledger      *ledger.Ledger
+	batches     *batch.Store
+	callbacks   callback.Policy
+	deliveries  *callback.Enqueuer
 	window      time.Duration
 }
 
@@ -125,15 +130,19 @@ func config(opts []ClientOption) clientConfig {
 }
 
 func newClient(rdb redis.UniversalClient, cfg clientConfig) *Client {
-	return &Client{
-		rdb:     rdb,
-		queue:   asynq.NewClientFromRedisClient(rdb),
-		batch:   asynqdb.New(rdb, asynqdb.Options{AckReplicas: cfg.ackReplicas}),
-		inspect: asynq.NewInspectorFromRedisClient(rdb),
-		dead:    deadletter.New(rdb, deadletter.Options{}),
-		ledger:  ledger.New(rdb, ledger.Options{}),
-		window:  cfg.dedupWindow,
+	c := &Client{
+		rdb:       rdb,
+		queue:     asynq.NewClientFromRedisClient(rdb),
+		batch:     asynqdb.New(rdb, asynqdb.Options{AckReplicas: cfg.ackReplicas}),
+		inspect:   asynq.NewInspectorFromRedisClient(rdb),
+		dead:      deadletter.New(rdb, deadletter.Options{}),
+		ledger:    ledger.New(rdb, ledger.Options{}),
+		batches:   batch.New(rdb, batch.Options{TTL: cfg.dedupWindow}),
+		callbacks: callback.Policy{AllowHosts: cfg.callbackHosts},
+		window:    cfg.dedupWindow,
 	}
+	c.deliveries = &callback.Enqueuer{Client: c.queue, Batches: c.batches, Retention: cfg.dedupWindow}
+	return c
 }
 
 // Close releases the client's connections (but not those of a go-redis

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/meetops/meetops/internal/batch"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/tasks"
 )
@@ -203,6 +204,12 @@ func (c *Client) requeue(ctx context.Context, key string) (Info, error) {
 		return Info{}, errors.New("the task is running right now; try again when it has finished")
 	default:
 		// Already back in a queue, or done since: the dead letter is stale.
+		// Its batches count it pending until the worker says otherwise.
+		if ti.State != asynq.TaskStateCompleted {
+			if _, err := c.requeueMembers(ctx, key); err != nil {
+				return Info{}, err
+			}
+		}
 		if _, err := c.dead.Delete(ctx, key); err != nil {
 			return Info{}, err
 		}
@@ -215,8 +222,14 @@ func (c *Client) requeue(ctx context.Context, key string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	// Its batches count it pending again before it can finish again.
+	undo, err := c.requeueMembers(ctx, key)
+	if err != nil {
+		return Info{}, err
+	}
 	info, err := c.enqueue(ctx, p)
 	if err != nil {
+		undo(batch.DeadWith(rec.Reason))
 		return Info{}, err
 	}
 	if _, err := c.dead.Delete(ctx, key); err != nil {

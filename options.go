@@ -14,6 +14,8 @@ type clientConfig struct {
 	dialTimeout time.Duration
 	dedupWindow time.Duration
 	ackReplicas int // from RedisConfig.AckReplicas
+	// callbackHosts is the batch callback allow-list.
+	callbackHosts []string
 }
 
 // WithDialTimeout bounds how long NewClient's and NewClientFromConfig's
@@ -29,6 +31,15 @@ func WithDialTimeout(d time.Duration) ClientOption {
 // worker's DEDUP_WINDOW.
 func WithDedupWindow(d time.Duration) ClientOption {
 	return func(c *clientConfig) { c.dedupWindow = d }
+}
+
+// WithCallbackHosts allows batch callbacks to these hosts (host names or
+// IP literals, no ports; the worker's CALLBACK_ALLOW_HOSTS): CreateBatch
+// refuses any other callback URL, and any that resolves to a loopback,
+// private or link-local address unless its host is that address as a
+// listed IP literal. Without it every callback URL is refused.
+func WithCallbackHosts(hosts ...string) ClientOption {
+	return func(c *clientConfig) { c.callbackHosts = hosts }
 }
 
 // Option configures one Enqueue call.

@@ -9,6 +9,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/meetops/meetops/internal/asynqdb"
+	"github.com/meetops/meetops/internal/batch"
+	"github.com/meetops/meetops/internal/callback"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/metrics"
@@ -43,6 +45,12 @@ type Deps struct {
 	// LeaseWait is how long a task waits when another worker holds its
 	// key's lease; 0 means 2 s.
 	LeaseWait time.Duration
+	// Batches, when not nil, records every terminal outcome in the batches
+	// the task belongs to (which the ledger reports, see
+	// ledger.Options.Subscribers), and Deliveries enqueues the callbacks of
+	// the batches that completes.
+	Batches    *batch.Store
+	Deliveries *callback.Enqueuer
 }
 
 // Register registers one handler for every task type on mux.
@@ -119,6 +127,10 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// task with the same key: keep the full one.
 		if err := h.deps.Ledger.SetIfAbsent(ctx, ledger.HashField{Key: asynqdb.TaskKey(a.queue, a.key), Field: asynqdb.ResultField, Value: r.JSON()}); err != nil {
 			return fmt.Errorf("write result: %w", err)
+		}
+		// Its batches may not have heard (its worker died in between).
+		if err := h.recordInBatches(ctx, a, lease.Subscribers(), memberState(r)); err != nil {
+			return err
 		}
 		h.deps.Metrics.Task(t.Type(), "ledger_hit")
 		a.log.Info().Str("outcome", "ledger_hit").Msg("already succeeded; upstream not called")

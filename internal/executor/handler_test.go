@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/batch"
 	"github.com/meetops/meetops/internal/cloudsim"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/executor"
@@ -34,13 +35,15 @@ type delayRecord struct {
 }
 
 type testBundle struct {
-	sim    *cloudsim.Sim
-	rdb    *redis.Client
-	client *asynq.Client
-	insp   *asynq.Inspector
-	ledger *ledger.Ledger
-	dead   *deadletter.Store
-	policy retry.Policy
+	sim     *cloudsim.Sim
+	rdb     *redis.Client
+	client  *asynq.Client
+	insp    *asynq.Inspector
+	ledger  *ledger.Ledger
+	dead    *deadletter.Store
+	batches *batch.Store
+	api     executor.API
+	policy  retry.Policy
 
 	mu     sync.Mutex
 	delays []delayRecord
@@ -83,12 +86,13 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 
 	rdb := redistest.Client(t)
 	b := &testBundle{
-		sim: sim, rdb: rdb,
-		client: asynq.NewClientFromRedisClient(rdb),
-		insp:   asynq.NewInspectorFromRedisClient(rdb),
-		ledger: ledger.New(rdb, ledger.Options{}),
-		dead:   deadletter.New(rdb, deadletter.Options{}),
-		policy: retry.Policy{Default: fastSchedule, Rand: func() float64 { return 0 }},
+		sim: sim, rdb: rdb, api: api,
+		client:  asynq.NewClientFromRedisClient(rdb),
+		insp:    asynq.NewInspectorFromRedisClient(rdb),
+		ledger:  ledger.New(rdb, ledger.Options{Subscribers: batch.MemberIndexKey}),
+		dead:    deadletter.New(rdb, deadletter.Options{}),
+		batches: batch.New(rdb, batch.Options{}),
+		policy:  retry.Policy{Default: fastSchedule, Rand: func() float64 { return 0 }},
 	}
 	if !o.noServer {
 		b.startServer(t, api, o.queues)
@@ -122,7 +126,7 @@ func (b *testBundle) startServer(t *testing.T, api executor.API, queues map[stri
 	mux := asynq.NewServeMux()
 	executor.Register(mux, executor.Deps{
 		API: api, Ledger: b.ledger, DeadLetters: b.dead, Logger: zerolog.Nop(),
-		LeaseWait: 50 * time.Millisecond,
+		LeaseWait: 50 * time.Millisecond, Batches: b.batches,
 	})
 	require.NoError(t, srv.Start(mux))
 	t.Cleanup(srv.Shutdown)
@@ -525,4 +529,53 @@ func TestInterruptedAttemptReleasesTheKeyAndIsNoDeadLetter(t *testing.T) {
 	n, err := b.dead.Count(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n, "an interrupted attempt is not a dead letter")
+}
+
+// A batch's members move at their tasks' terminal outcomes — succeeded, a
+// dead letter (with its reason), an invalid payload (which never took the
+// lease) — and a redelivery that finds the ledger says succeeded records
+// the outcome in a batch that had not heard of it. The batch completes once
+// sealed with nothing pending.
+func TestBatchMembersMoveAtTerminalOutcomes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{})
+	ok := tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-005"}
+	gone := tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-404"}
+	id, err := b.batches.Create(ctx, batch.Spec{Label: "t"})
+	require.NoError(t, err)
+	_, err = b.batches.Add(ctx, id, []batch.Member{{Key: tasks.Key(ok), Index: 0}, {Key: tasks.Key(gone), Index: 1}, {Key: "bad-payload", Index: 2}})
+	require.NoError(t, err)
+	_, err = b.batches.Seal(ctx, id)
+	require.NoError(t, err)
+
+	b.wait(t, "default", b.enqueue(t, ok, tasks.TaskOptions{}))
+	b.wait(t, "default", b.enqueue(t, gone, tasks.TaskOptions{}))
+	_, err = b.client.Enqueue(asynq.NewTask(tasks.TypeDismiss, []byte(`{"app_id":""}`), asynq.TaskID("bad-payload"), asynq.Retention(time.Hour)))
+	require.NoError(t, err)
+	b.wait(t, "default", "bad-payload")
+	p, err := b.batches.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, []int{3, 0, 1, 0, 2}, []int{p.Total, p.Pending, p.Succeeded, p.AlreadyDone, p.Dead})
+	require.True(t, p.Complete)
+	var states []batch.State
+	require.NoError(t, b.batches.Members(ctx, id, func(m batch.Member) error { states = append(states, m.State); return nil }))
+	require.Equal(t, []batch.State{batch.Succeeded, batch.DeadWith(tasks.ReasonHTTP4xx), batch.DeadWith(tasks.ReasonInvalidPayload)}, states)
+
+	// A batch that joined after the task succeeded, without hearing of it
+	// (its worker died before recording it): the same key redelivered in
+	// another queue meets the ledger's "succeeded" and records it.
+	late, err := b.batches.Create(ctx, batch.Spec{Label: "late"})
+	require.NoError(t, err)
+	_, err = b.batches.Add(ctx, late, []batch.Member{{Key: tasks.Key(ok)}})
+	require.NoError(t, err)
+	_, err = b.batches.Seal(ctx, late)
+	require.NoError(t, err)
+	b.startServer(t, b.api, map[string]int{"other": 1})
+	b.wait(t, "other", b.enqueue(t, ok, tasks.TaskOptions{Queue: "other"}))
+	p, err = b.batches.Get(ctx, late)
+	require.NoError(t, err)
+	require.Equal(t, 1, p.Succeeded)
+	require.True(t, p.Complete)
+	require.Equal(t, 2, b.sim.Stats().Count("dismiss"), "room-005 and room-404 once each: the redelivery called nothing")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/asynqdb"
+	"github.com/meetops/meetops/internal/batch"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/tasks"
@@ -27,8 +28,40 @@ func (h *Handler) complete(ctx context.Context, a attempt, lease *ledger.Lease, 
 		// retry will meet the "already done" answer and complete then.
 		return fmt.Errorf("record success: %w", err)
 	}
+	// A failure here retries the task, which finds the ledger entry and
+	// records the outcome in the batches then.
+	if err := h.recordInBatches(ctx, a, lease.Subscribers(), memberState(r)); err != nil {
+		return err
+	}
 	h.deps.Metrics.Task(a.task.Type(), r.Outcome)
 	a.log.Info().Str("outcome", r.Outcome).Int("status", r.Status).Str("request_id", r.RequestID).Msg("task done")
+	return nil
+}
+
+// memberState is a completed task's state in its batches.
+func memberState(r tasks.Result) batch.State {
+	if r.Outcome == tasks.OutcomeAlreadyDone {
+		return batch.AlreadyDone
+	}
+	return batch.Succeeded
+}
+
+// recordInBatches moves the task to state in the batches it belongs to
+// and enqueues the callbacks of those it completes (a failed enqueue is
+// left to the workers' sweep).
+func (h *Handler) recordInBatches(ctx context.Context, a attempt, ids []string, state batch.State) error {
+	if h.deps.Batches == nil || len(ids) == 0 {
+		return nil
+	}
+	done, err := h.deps.Batches.Transition(ctx, ids, a.key, state)
+	if err != nil {
+		return fmt.Errorf("record the outcome in its batches: %w", err)
+	}
+	if h.deps.Deliveries != nil && len(done) > 0 {
+		if err := h.deps.Deliveries.Completed(ctx, done); err != nil {
+			a.log.Warn().Err(err).Msg("enqueue batch callback (the sweep will retry)")
+		}
+	}
 	return nil
 }
 
@@ -65,6 +98,8 @@ func (h *Handler) deadLetter(ctx context.Context, a attempt, lease *ledger.Lease
 		}
 		return fmt.Errorf("store dead letter: %w", err)
 	}
+	var batches []string
+	known := false // whether batches is the ledger's word
 	if lease != nil {
 		var err error
 		if r.Reason == tasks.ReasonRetriesExhausted {
@@ -74,7 +109,20 @@ func (h *Handler) deadLetter(ctx context.Context, a attempt, lease *ledger.Lease
 		}
 		if err != nil {
 			a.log.Warn().Err(err).Msg("record dead letter in ledger")
+		} else {
+			batches, known = lease.Subscribers(), true
 		}
+	}
+	if h.deps.Batches != nil && !known {
+		var err error
+		if batches, err = h.deps.Batches.BatchesOf(ctx, a.key); err != nil && !a.last {
+			return fmt.Errorf("find the batches of a dead letter: %w", err)
+		}
+	}
+	if err := h.recordInBatches(ctx, a, batches, batch.DeadWith(r.Reason)); err != nil && !a.last {
+		// Retried: the outcome will be met again and recorded then. (On the
+		// last attempt asynq archives the task whatever is returned.)
+		return err
 	}
 	h.deps.Metrics.Task(a.task.Type(), tasks.OutcomeDeadLetter)
 	h.deps.Metrics.DeadLetter(a.task.Type(), r.Reason)

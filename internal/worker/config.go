@@ -74,6 +74,17 @@ type Config struct {
 	// "off"; unset groups take ratelimit.Defaults.
 	RateLimits map[string]string
 
+	// CallbackAllowHosts [CALLBACK_ALLOW_HOSTS] are the hosts batch
+	// completion callbacks may go to (host names or IP literals, no
+	// ports), checked again at delivery; empty: none (a batch with a
+	// callback URL is refused at enqueue by producers with the same
+	// setting). CallbackSecret [CALLBACK_SECRET, secret] signs the
+	// deliveries; required with CallbackAllowHosts. CallbackQueue
+	// [CALLBACK_QUEUE] is the queue deliveries go to; default "default".
+	CallbackAllowHosts []string
+	CallbackSecret     string
+	CallbackQueue      string
+
 	// DashboardWrite [DASHBOARD_WRITE=1] lets the dashboard change tasks;
 	// default read-only. It needs DashboardUser and DashboardPassword,
 	// whatever DashboardInsecure says.
@@ -185,6 +196,14 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "console" {
 		add("LOG_FORMAT: want json or console, got %q", c.LogFormat)
+	}
+	if len(c.CallbackAllowHosts) > 0 && c.CallbackSecret == "" {
+		add("CALLBACK_SECRET: required with CALLBACK_ALLOW_HOSTS (it signs the callbacks)")
+	}
+	if c.CallbackQueue != "" {
+		if err := tasks.CheckID(c.CallbackQueue); err != nil {
+			add("CALLBACK_QUEUE: %v", err)
+		}
 	}
 	if (c.DashboardUser == "") != (c.DashboardPassword == "") {
 		add("DASHBOARD_USER and DASHBOARD_PASSWORD: set both or neither")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meetops/meetops/internal/callback"
 	"github.com/meetops/meetops/internal/ratelimit"
 	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/secretfile"
@@ -127,6 +128,13 @@ func (c *Config) settings() []setting {
 			}})
 	}
 	return append(s,
+		setting{env: "CALLBACK_ALLOW_HOSTS", flag: "callback-allow-hosts", usage: "hosts batch callbacks may go to, comma-separated (default none)", set: func(v string) error {
+			hosts, err := callback.ParseHosts(v)
+			c.CallbackAllowHosts = hosts
+			return err
+		}},
+		setting{env: "CALLBACK_SECRET", secret: true, set: str(&c.CallbackSecret)},
+		setting{env: "CALLBACK_QUEUE", flag: "callback-queue", usage: `queue of the callback deliveries (default "default")`, set: str(&c.CallbackQueue)},
 		setting{env: "DASHBOARD_WRITE", flag: "dashboard-write", usage: "let the dashboard change tasks (1/true; needs DASHBOARD_USER/DASHBOARD_PASSWORD)", set: boolean(&c.DashboardWrite)},
 		setting{env: "DASHBOARD_USER", flag: "dashboard-user", usage: "basic-auth user for /monitoring", set: str(&c.DashboardUser)},
 		setting{env: "DASHBOARD_PASSWORD", secret: true, set: str(&c.DashboardPassword)},

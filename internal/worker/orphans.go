@@ -56,8 +56,10 @@ func recoverOrphans(ctx context.Context, rdb redis.UniversalClient, queues []str
 	return total, nil
 }
 
-// recoverLoop runs recoverOrphans every interval until ctx is done.
-func recoverLoop(ctx context.Context, rdb redis.UniversalClient, queues []string, interval, grace time.Duration, log zerolog.Logger) {
+// recoverLoop runs recoverOrphans, and the sweep that enqueues batch
+// callbacks a dead worker left owed, every interval until ctx is done.
+func recoverLoop(ctx context.Context, rdb redis.UniversalClient, queues []string, interval, grace time.Duration, log zerolog.Logger,
+	sweep func(context.Context) error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -67,6 +69,9 @@ func recoverLoop(ctx context.Context, rdb redis.UniversalClient, queues []string
 			log.Warn().Err(err).Msg("orphan recovery")
 		case n > 0:
 			log.Warn().Int("tasks", n).Msg("requeued tasks of a worker that stopped (asynq lease expired)")
+		}
+		if err := sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("batch callback sweep")
 		}
 		select {
 		case <-ctx.Done():

@@ -18,6 +18,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/batch"
+	"github.com/meetops/meetops/internal/callback"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/executor"
 	"github.com/meetops/meetops/internal/httpguard"
@@ -40,6 +42,9 @@ type Worker struct {
 	reg     *prometheus.Registry
 	insp    *asynq.Inspector
 	running chan struct{}
+	// batches and deliveries: the batch records, and the callbacks owed.
+	batches    *batch.Store
+	deliveries *callback.Enqueuer
 }
 
 // New validates cfg (defaults applied) and assembles a worker. Nothing runs
@@ -114,16 +119,24 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		LogLevel:                 asynqLevel(log.GetLevel()),
 	})
 	mux := asynq.NewServeMux()
+	batches := batch.New(rdb, batch.Options{TTL: cfg.DedupWindow})
+	deliveries := &callback.Enqueuer{Client: asynq.NewClientFromRedisClient(rdb), Batches: batches,
+		Queue: cfg.CallbackQueue, Retention: cfg.DedupWindow}
 	executor.Register(mux, executor.Deps{
 		API:         api,
-		Ledger:      ledger.New(rdb, ledger.Options{TTL: cfg.DedupWindow}),
+		Ledger:      ledger.New(rdb, ledger.Options{TTL: cfg.DedupWindow, Subscribers: batch.MemberIndexKey}),
 		DeadLetters: dl,
 		Logger:      log,
 		Metrics:     m,
 		Limiter:     limiter,
+		Batches:     batches,
+		Deliveries:  deliveries,
 	})
+	mux.Handle(callback.TaskType, &callback.Handler{Batches: batches, DeadLetters: dl,
+		Policy: callback.Policy{AllowHosts: cfg.CallbackAllowHosts}, Secret: []byte(cfg.CallbackSecret)})
 
-	w := &Worker{cfg: cfg, log: log, rdb: rdb, srv: srv, mux: mux, reg: reg, insp: insp, running: make(chan struct{})}
+	w := &Worker{cfg: cfg, log: log, rdb: rdb, srv: srv, mux: mux, reg: reg, insp: insp, running: make(chan struct{}),
+		batches: batches, deliveries: deliveries}
 	if cfg.insecureDashboard() {
 		log.Warn().Str("http_addr", cfg.HTTPAddr).
 			Msg("DASHBOARD_INSECURE=1: the dashboard (task payloads and results) is served WITHOUT authentication to anyone who can reach " +
@@ -176,7 +189,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	recovered := make(chan struct{})
 	go func() {
 		defer close(recovered)
-		recoverLoop(recoverCtx, w.rdb, slices.Collect(maps.Keys(w.cfg.Queues)), w.cfg.RecoverInterval, w.cfg.RecoverGrace, w.log)
+		recoverLoop(recoverCtx, w.rdb, slices.Collect(maps.Keys(w.cfg.Queues)), w.cfg.RecoverInterval, w.cfg.RecoverGrace, w.log,
+			w.deliveries.Sweep)
 	}()
 
 	var err error
