@@ -117,7 +117,7 @@ func (c *Client) Batches(ctx context.Context, limit int) ([]BatchProgress, error
 // its current state; it stops at fn's first error.
 func (c *Client) BatchMembers(ctx context.Context, id string, fn func(BatchMember) error) error {
 	if !batch.ValidID(id) {
-		return fmt.Errorf("no batch %q: %w", id, ErrNotFound)
+		return fmt.Errorf("no batch %q (not a batch ID): %w", id, ErrNotFound)
 	}
 	return batchError(id, c.batches.Members(ctx, id, fn))
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/meetops/meetops"
+	"github.com/meetops/meetops/internal/callback"
 	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/secretfile"
 	"github.com/meetops/meetops/internal/termtext"
@@ -111,7 +112,7 @@ failure, 2 usage or validation error, 3 key reused with a different payload.`,
 	for _, c := range opCommands(a) {
 		root.AddCommand(c)
 	}
-	root.AddCommand(a.bulkCommand(), a.statusCommand(), a.deadCommand())
+	root.AddCommand(a.bulkCommand(), a.statusCommand(), a.deadCommand(), a.batchCommand())
 	return root
 }
 
@@ -209,6 +210,13 @@ func (a *app) connect(ctx context.Context) (*meetops.Client, error) {
 		return a.client, nil
 	}
 	opts := []meetops.ClientOption{meetops.WithDialTimeout(a.timeout)}
+	if v := a.getenv("CALLBACK_ALLOW_HOSTS"); v != "" {
+		hosts, err := callback.ParseHosts(v)
+		if err != nil {
+			return nil, usageErrorf("CALLBACK_ALLOW_HOSTS: %v", err)
+		}
+		opts = append(opts, meetops.WithCallbackHosts(hosts...))
+	}
 	if a.dedupWindow > 0 {
 		opts = append(opts, meetops.WithDedupWindow(a.dedupWindow))
 	}

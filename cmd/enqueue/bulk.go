@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/bulk"
 	"github.com/meetops/meetops/internal/termtext"
 )
@@ -26,6 +27,9 @@ type bulkFlags struct {
 	report      string
 	concurrency int
 	batch       int
+	label       string
+	callbackURL string
+	wait        bool
 }
 
 // bulkSummary is what bulk prints at the end.
@@ -38,6 +42,8 @@ type bulkSummary struct {
 	bulk.Summary
 	DryRun      bool `json:"dry_run,omitempty"`
 	Interrupted bool `json:"interrupted,omitempty"`
+	// BatchID is the batch record of the run ("" for a dry run).
+	BatchID string `json:"batch_id,omitempty"`
 }
 
 func (a *app) bulkCommand() *cobra.Command {
@@ -90,6 +96,9 @@ an enqueue failed or the run was interrupted; 2 for invalid lines without
 	fs.StringVar(&f.report, "report", "", "write one JSON line per input line (line, key, outcome, error) to this file")
 	fs.IntVar(&f.concurrency, "concurrency", 4, "how many batches (with --batch 1, lines) are enqueued at once")
 	fs.IntVar(&f.batch, "batch", bulk.DefaultBatch, "how many lines one Redis round trip carries (1: a round trip per line)")
+	fs.StringVar(&f.label, "label", "", "the batch's label (default: the file name)")
+	fs.StringVar(&f.callbackURL, "callback-url", "", "POST the batch's progress here, signed, each time it completes (its host must be in CALLBACK_ALLOW_HOSTS)")
+	fs.BoolVar(&f.wait, "wait", false, "then follow the batch until it is complete and list its dead letters by line (exit 4 if any)")
 	return cmd
 }
 
@@ -129,8 +138,13 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 
 	writeInvalid := rep != nil && (f.dryRun || !f.skipInvalid)
 	var bar *progressbar.ProgressBar
+	label := f.label
+	if label == "" {
+		label = in.Name
+	}
 	job := bulk.Job{
 		Input: in, DryRun: f.dryRun, SkipInvalid: f.skipInvalid,
+		Batch: &meetops.BatchSpec{Label: label, Origin: cliOrigin(), CallbackURL: f.callbackURL},
 		OnInvalid: func(it bulk.Item) {
 			fmt.Fprintf(a.stderr, "%s:%d: %s\n", termtext.Escape(in.Name), it.Line, termtext.Escape(it.Reason()))
 			if writeInvalid {
@@ -165,6 +179,8 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 		return &exitError{code: exitFailure, err: fmt.Errorf("%s: interrupted while validating line %d; nothing enqueued", in.Name, ve.Line+1)}
 	case errors.As(err, &ve):
 		return fmt.Errorf("%s: %w", in.Name, ve.Err)
+	case errors.Is(err, meetops.ErrInvalid):
+		return err // the batch's callback URL
 	case errors.Is(err, bulk.ErrInvalidLines):
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %d invalid line%s; nothing enqueued (fix them, or pass --skip-invalid to enqueue the valid lines)",
 			in.Name, done.Checked.Invalid, plural(done.Checked.Invalid))}
@@ -184,13 +200,17 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 		return rep.close()
 	}
 	sum.Interrupted = ctx.Err() != nil && !done.Complete
+	sum.BatchID = done.Batch.BatchID
 	if err := a.printBulkSummary(sum); err != nil {
 		return err
 	}
 	if err := rep.close(); err != nil {
 		return err
 	}
-	return a.bulkOutcome(sum)
+	if err := a.bulkOutcome(sum); err != nil || !f.wait {
+		return err
+	}
+	return a.waitBatch(ctx, in.Name, sum.BatchID)
 }
 
 // bulkGCPercent is the garbage collector's target during a bulk run,
@@ -253,7 +273,14 @@ func (a *app) printBulkSummary(s bulkSummary) error {
 	t := newTable(a.stdout, "LINES", "ENQUEUED", "DUPLICATES", "INVALID", "FAILED", "KEY_REUSED")
 	t.row(fmt.Sprintf("%d/%d", s.Lines, s.Total), fmt.Sprint(s.Enqueued), fmt.Sprint(s.Duplicates),
 		fmt.Sprint(s.Invalid), fmt.Sprint(s.Failed), fmt.Sprint(s.KeyReused))
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if s.BatchID != "" {
+		_, err := fmt.Fprintf(a.stdout, "batch %s (enqueue batch status %s)\n", s.BatchID, s.BatchID)
+		return err
+	}
+	return nil
 }
 
 // progressBar returns a progress bar on stderr when it is a terminal, and

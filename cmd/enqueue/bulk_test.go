@@ -84,7 +84,8 @@ func TestBulkSkipInvalidWithReport(t *testing.T) {
 	report := filepath.Join(t.TempDir(), "report.jsonl")
 	r := b.run(t, "bulk", "testdata/bulk/bad.jsonl", "--skip-invalid", "--report", report)
 	requireCode(t, r, exitOK)
-	require.Equal(t, "LINES  ENQUEUED  DUPLICATES  INVALID  FAILED  KEY_REUSED\n8/8    2         0           6        0       0\n", r.stdout)
+	require.Equal(t, "LINES  ENQUEUED  DUPLICATES  INVALID  FAILED  KEY_REUSED\n8/8    2         0           6        0       0\n"+
+		"batch b_<id> (enqueue batch status b_<id>)\n", batchID.ReplaceAllString(r.stdout, "b_<id>"))
 	require.Equal(t, 6, strings.Count(r.stderr, "testdata/bulk/bad.jsonl:"), "every bad line is still named")
 
 	lines := readReport(t, report)
@@ -141,7 +142,8 @@ func TestBulkFromStdin(t *testing.T) {
 	require.NoError(t, err)
 	r := b.runWith(t, invocation{stdin: string(in)}, "bulk", "-", "-o", "json")
 	requireCode(t, r, exitOK)
-	require.JSONEq(t, `{"file":"-","total":7,"valid":7,"lines":7,"enqueued":7,"duplicates":0,"invalid":0,"failed":0,"key_reused":0,"complete":true}`, r.stdout)
+	require.JSONEq(t, `{"file":"-","total":7,"valid":7,"lines":7,"enqueued":7,"duplicates":0,"invalid":0,"failed":0,"key_reused":0,"complete":true,"batch_id":"b_<id>"}`,
+		batchID.ReplaceAllString(r.stdout, "b_<id>"))
 
 	csv, err := os.ReadFile("testdata/bulk/ops.csv")
 	require.NoError(t, err)
@@ -255,7 +257,8 @@ func TestBulkProgressBarOnATerminal(t *testing.T) {
 	b := setup(t)
 	r := b.runWith(t, invocation{terminal: true}, "bulk", "testdata/bulk/ops.jsonl")
 	requireCode(t, r, exitOK)
-	require.Equal(t, "LINES  ENQUEUED  DUPLICATES  INVALID  FAILED  KEY_REUSED\n7/7    7         0           0        0       0\n", r.stdout)
+	require.Equal(t, "LINES  ENQUEUED  DUPLICATES  INVALID  FAILED  KEY_REUSED\n7/7    7         0           0        0       0\n"+
+		"batch b_<id> (enqueue batch status b_<id>)\n", batchID.ReplaceAllString(r.stdout, "b_<id>"))
 	require.Contains(t, r.stderr, "enqueue")
 }
 

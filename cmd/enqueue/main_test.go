@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ import (
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/redistest"
 )
+
+// batchID matches a batch ID.
+var batchID = regexp.MustCompile(`b_[0-9a-f]{24}`)
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
@@ -114,7 +118,9 @@ func (r result) transcript() string {
 		}
 		args = append(args, r.args[i])
 	}
-	return fmt.Sprintf("$ enqueue %s\nexit %d\n--- stdout\n%s--- stderr\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	// Batch IDs are random: the transcript shows them masked.
+	mask := func(s string) string { return batchID.ReplaceAllString(s, "b_<id>") }
+	return fmt.Sprintf("$ enqueue %s\nexit %d\n--- stdout\n%s--- stderr\n%s", strings.Join(args, " "), r.code, mask(r.stdout), mask(r.stderr))
 }
 
 // golden compares the transcripts of results with testdata/golden/NAME.txt,

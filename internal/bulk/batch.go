@@ -20,7 +20,7 @@ const DefaultBatch = 256
 // one. Run gives it its lines in batches.
 type BatchEnqueuer interface {
 	Enqueuer
-	EnqueueBatch(ctx context.Context, reqs []meetops.Request) []meetops.BatchResult
+	EnqueueBatch(ctx context.Context, reqs []meetops.Request, opts ...meetops.BatchOption) []meetops.BatchResult
 }
 
 // runBatches is Run for a BatchEnqueuer: Concurrency goroutines each take
@@ -57,7 +57,7 @@ func runBatches(ctx context.Context, r Reader, e BatchEnqueuer, o Options) (Summ
 						for k, i := range todo {
 							items[k] = c.items[i]
 						}
-						for k, r := range enqueueBatch(callCtx, e, items) {
+						for k, r := range enqueueBatch(callCtx, e, items, o.BatchID) {
 							res[todo[k]] = r
 						}
 					})
@@ -101,9 +101,9 @@ func runBatches(ctx context.Context, r Reader, e BatchEnqueuer, o Options) (Summ
 	return s, readErr
 }
 
-// enqueueBatch enqueues the valid items with one EnqueueBatch call and
-// returns every item's result.
-func enqueueBatch(ctx context.Context, e BatchEnqueuer, items []Item) []Result {
+// enqueueBatch enqueues the valid items with one EnqueueBatch call (as
+// members of batch, when set) and returns every item's result.
+func enqueueBatch(ctx context.Context, e BatchEnqueuer, items []Item, batch string) []Result {
 	res := make([]Result, len(items))
 	reqs := make([]meetops.Request, 0, len(items))
 	index := make([]int, 0, len(items)) // the item of each request
@@ -113,13 +113,17 @@ func enqueueBatch(ctx context.Context, e BatchEnqueuer, items []Item) []Result {
 			res[i].Outcome, res[i].Error = Invalid, it.Reason()
 			continue
 		}
-		reqs = append(reqs, meetops.Request{Op: it.Op, Opts: it.Options()})
+		reqs = append(reqs, meetops.Request{Op: it.Op, Opts: it.Options(), Index: it.Index, Line: it.Line})
 		index = append(index, i)
 	}
 	if len(reqs) == 0 {
 		return res
 	}
-	for j, r := range e.EnqueueBatch(ctx, reqs) {
+	var opts []meetops.BatchOption
+	if batch != "" {
+		opts = append(opts, meetops.InBatch(batch))
+	}
+	for j, r := range e.EnqueueBatch(ctx, reqs, opts...) {
 		res[index[j]].outcome(r.Info, r.Err)
 	}
 	return res

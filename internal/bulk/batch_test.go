@@ -25,7 +25,7 @@ func (f batchFunc) Enqueue(context.Context, meetops.Op, ...meetops.Option) (meet
 	panic("Enqueue called on a BatchEnqueuer")
 }
 
-func (f batchFunc) EnqueueBatch(ctx context.Context, reqs []meetops.Request) []meetops.BatchResult {
+func (f batchFunc) EnqueueBatch(ctx context.Context, reqs []meetops.Request, _ ...meetops.BatchOption) []meetops.BatchResult {
 	out := make([]meetops.BatchResult, len(reqs))
 	for i, r := range reqs {
 		out[i] = f(ctx, r)
@@ -47,7 +47,7 @@ func newBatchRecorder() *batchRecorder {
 	}}
 }
 
-func (b *batchRecorder) EnqueueBatch(ctx context.Context, reqs []meetops.Request) []meetops.BatchResult {
+func (b *batchRecorder) EnqueueBatch(ctx context.Context, reqs []meetops.Request, _ ...meetops.BatchOption) []meetops.BatchResult {
 	var apps []string
 	for _, r := range reqs {
 		apps = append(apps, appOf(r.Op))
@@ -163,7 +163,7 @@ func (b batchBoth) Enqueue(ctx context.Context, op meetops.Op, opts ...meetops.O
 	return b.one(ctx, op, opts...)
 }
 
-func (b batchBoth) EnqueueBatch(ctx context.Context, reqs []meetops.Request) []meetops.BatchResult {
+func (b batchBoth) EnqueueBatch(ctx context.Context, reqs []meetops.Request, _ ...meetops.BatchOption) []meetops.BatchResult {
 	return b.batch.EnqueueBatch(ctx, reqs)
 }
 

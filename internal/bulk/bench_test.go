@@ -64,7 +64,7 @@ var discard = enqueuerFunc(func(context.Context, meetops.Op, ...meetops.Option) 
 // discardBatches accepts every operation at once, in batches.
 type discardBatches struct{ enqueuerFunc }
 
-func (discardBatches) EnqueueBatch(_ context.Context, reqs []meetops.Request) []meetops.BatchResult {
+func (discardBatches) EnqueueBatch(_ context.Context, reqs []meetops.Request, _ ...meetops.BatchOption) []meetops.BatchResult {
 	return make([]meetops.BatchResult, len(reqs))
 }
 

@@ -31,6 +31,17 @@ type chunk struct {
 	err error
 	// parsed is closed once items are parsed.
 	parsed chan struct{}
+	// base is the input position of the chunk's first item: items are
+	// numbered 0, 1, … across the input (blank lines not counted).
+	base int
+}
+
+// number sets the items' Index from the chunk's base; call it once the
+// chunk is parsed.
+func (c *chunk) number() {
+	for i := range c.items {
+		c.items[i].Index = c.base + i
+	}
 }
 
 // chunks recycles chunks and their buffers.
@@ -46,7 +57,7 @@ func newChunk() *chunk {
 // release returns c for reuse; its items must not be used after.
 func (c *chunk) release() {
 	clear(c.items) // drop the references to the operations
-	c.items, c.raw, c.ends, c.err = c.items[:0], c.raw[:0], c.ends[:0], nil
+	c.items, c.raw, c.ends, c.err, c.base = c.items[:0], c.raw[:0], c.ends[:0], nil, 0
 	chunks.Put(c)
 }
 
@@ -126,6 +137,7 @@ func parseAhead(ctx context.Context, r Reader, lines int, derive bool) <-chan *c
 			go func() {
 				for c := range work {
 					s.parse(c, derive)
+					c.number()
 					close(c.parsed)
 				}
 			}()
@@ -136,11 +148,14 @@ func parseAhead(ctx context.Context, r Reader, lines int, derive bool) <-chan *c
 		if split {
 			defer close(work)
 		}
+		next := 0 // the position of the next item
 		for ctx.Err() == nil {
 			c := newChunk()
+			c.base = next
 			var err error // c is the consumer's once sent
 			if split {
 				err = s.readRaw(c, lines)
+				next += len(c.items)
 				c.err = err
 				select {
 				case work <- c:
@@ -149,7 +164,9 @@ func parseAhead(ctx context.Context, r Reader, lines int, derive bool) <-chan *c
 				}
 			} else {
 				err = readItems(r, c, lines)
+				next += len(c.items)
 				c.err = err
+				c.number()
 				close(c.parsed)
 			}
 			select {

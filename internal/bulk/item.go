@@ -25,6 +25,9 @@ type Item struct {
 	// Line is the 1-based line number in the input (for CSV the line the
 	// record starts on).
 	Line int
+	// Index is the item's 0-based position among the input's operations
+	// (blank lines and a CSV header not counted): its index in a batch.
+	Index int
 	// Op is the operation; nil when the line is invalid.
 	Op meetops.Op
 	// Key is the idempotency key: the line's own, or the derived one.

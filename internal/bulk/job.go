@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/meetops/meetops"
 )
 
 // ErrInvalidLines is returned by Job.Run when the input has invalid lines
@@ -44,6 +46,18 @@ type Job struct {
 	OnValidated func(Summary)
 	// Options tune the enqueue pass (concurrency, batch size, OnResult).
 	Options Options
+	// Batch, when not nil, makes the run a batch record: created before
+	// the enqueue pass (the Enqueuer must be a Batcher), every valid line
+	// a member at its position, sealed after the pass — also when it was
+	// interrupted or stopped at a failure: the batch is then what the run
+	// enqueued, and running the file again makes a new batch of all of it.
+	Batch *meetops.BatchSpec
+}
+
+// Batcher creates and seals batch records; *meetops.Client is one.
+type Batcher interface {
+	CreateBatch(ctx context.Context, spec meetops.BatchSpec) (string, error)
+	SealBatch(ctx context.Context, id string) (meetops.BatchProgress, error)
 }
 
 // Report is what a Job did.
@@ -54,6 +68,9 @@ type Report struct {
 	Summary
 	// Enqueueing is true when the enqueue pass ran.
 	Enqueueing bool
+	// Batch is the batch the run made (Job.Batch), as sealed; its BatchID
+	// is "" without one.
+	Batch meetops.BatchProgress
 }
 
 // Run validates the input, then enqueues it with the Enqueuer that connect
@@ -92,6 +109,26 @@ func (j *Job) Run(ctx context.Context, connect func(context.Context) (Enqueuer, 
 	}
 	defer closer.Close()
 	rep.Enqueueing = true
-	rep.Summary, err = Run(ctx, r, e, j.Options)
+	opts := j.Options
+	var b Batcher
+	if j.Batch != nil {
+		var ok bool
+		if b, ok = e.(Batcher); !ok {
+			return rep, fmt.Errorf("bulk: %T cannot make batches", e)
+		}
+		if opts.BatchID, err = b.CreateBatch(ctx, *j.Batch); err != nil {
+			return rep, err
+		}
+		rep.Batch.BatchID = opts.BatchID
+	}
+	rep.Summary, err = Run(ctx, r, e, opts)
+	if b != nil {
+		// Sealed even when the run was cut short (hence not with ctx).
+		p, serr := b.SealBatch(context.WithoutCancel(ctx), opts.BatchID)
+		if serr == nil {
+			rep.Batch = p
+		}
+		err = errors.Join(err, serr)
+	}
 	return rep, err
 }

@@ -87,6 +87,9 @@ type Options struct {
 	// failing over) are retried, with backoff, before the run stops at
 	// them: 0 means DefaultRetryFor, a negative value not at all.
 	RetryFor time.Duration
+	// BatchID, when set, makes every valid line a member of that open
+	// batch, at the line's Index and Line; it needs a BatchEnqueuer.
+	BatchID string
 }
 
 // DefaultRetryFor rides out a Redis restart or failover.
@@ -186,7 +189,13 @@ func Run(ctx context.Context, r Reader, e Enqueuer, o Options) (Summary, error) 
 					continue // drain
 				}
 				res := []Result{{}}
-				retrying(ctx, o, res, func([]int) { res[0] = enqueue(callCtx, e, it) })
+				retrying(ctx, o, res, func([]int) {
+					if be, ok := e.(BatchEnqueuer); ok && o.BatchID != "" {
+						res[0] = enqueueBatch(callCtx, be, []Item{it}, o.BatchID)[0]
+						return
+					}
+					res[0] = enqueue(callCtx, e, it)
+				})
 				if res[0].Outcome == Failed {
 					stop()
 				}
