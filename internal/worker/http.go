@@ -57,6 +57,13 @@ func (w *Worker) routes() http.Handler {
 	}
 	mux.Handle("/monitoring/", dash)
 	mux.Handle("/monitoring", dash)
+	// The batch pages show keys and upstream messages: the dashboard's auth.
+	var pages http.Handler = w.batchesHandler()
+	if w.cfg.DashboardUser != "" {
+		pages = basicAuth(pages, newCredentials(w.cfg.DashboardUser, w.cfg.DashboardPassword))
+	}
+	mux.Handle("/batches", pages)
+	mux.Handle("/batches/", pages)
 	hosts := httpguard.Hosts{
 		Names:  w.cfg.DashboardHosts,
 		Listen: w.cfg.HTTPAddr,

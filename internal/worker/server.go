@@ -45,6 +45,7 @@ type Worker struct {
 	// batches and deliveries: the batch records, and the callbacks owed.
 	batches    *batch.Store
 	deliveries *callback.Enqueuer
+	dead       *deadletter.Store
 }
 
 // New validates cfg (defaults applied) and assembles a worker. Nothing runs
@@ -136,7 +137,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		Policy: callback.Policy{AllowHosts: cfg.CallbackAllowHosts}, Secret: []byte(cfg.CallbackSecret)})
 
 	w := &Worker{cfg: cfg, log: log, rdb: rdb, srv: srv, mux: mux, reg: reg, insp: insp, running: make(chan struct{}),
-		batches: batches, deliveries: deliveries}
+		batches: batches, deliveries: deliveries, dead: dl}
 	if cfg.insecureDashboard() {
 		log.Warn().Str("http_addr", cfg.HTTPAddr).
 			Msg("DASHBOARD_INSECURE=1: the dashboard (task payloads and results) is served WITHOUT authentication to anyone who can reach " +
