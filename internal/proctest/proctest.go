@@ -32,6 +32,10 @@ var (
 	built   = map[string]error{}
 )
 
+// ModuleRoot is the directory of the main module (go.mod), for tests that
+// read its files (examples/, the README).
+func ModuleRoot() string { return moduleRoot() }
+
 // moduleRoot finds the directory holding go.mod, from this source file.
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
