@@ -276,6 +276,33 @@ func (s *Store) Transition(ctx context.Context, ids []string, key string, state 
 	return done, nil
 }
 
+// TransitionIn queues Transition's scripts on p, a pipeline the caller
+// sends (the worker's: the one that records the task's outcome), and
+// returns the function that reads their results once it was sent. An error
+// there (a script Redis did not have cached, NOSCRIPT) means the caller
+// should run Transition itself.
+func (s *Store) TransitionIn(ctx context.Context, p redis.Pipeliner, ids []string, key string, state State) func() ([]Completion, error) {
+	now := s.now().UnixMilli()
+	cmds := make([]*redis.Cmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = transitionScript.EvalSha(ctx, p, []string{infoKey(id), statesKey(id), indexKey(id)},
+			s.ttl.Milliseconds(), now, key, string(state))
+	}
+	return func() ([]Completion, error) {
+		var done []Completion
+		for i, c := range cmds {
+			n, err := c.Int()
+			if err != nil {
+				return nil, fmt.Errorf("batch: move %s to %s: %w", key, state, err)
+			}
+			if n > 0 {
+				done = append(done, Completion{BatchID: ids[i], N: n})
+			}
+		}
+		return done, nil
+	}
+}
+
 // BatchesOf returns the batches key is a member of.
 func (s *Store) BatchesOf(ctx context.Context, key string) ([]string, error) {
 	ids, err := s.rdb.SMembers(ctx, MemberIndexKey(key)).Result()

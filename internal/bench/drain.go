@@ -56,6 +56,9 @@ type drainSpec struct {
 	n     int
 	env   []string        // extra worker environment
 	fault *cloudsim.Fault // injected into dismiss, if set
+	// inBatch makes every task a member of one sealed batch, created
+	// before the worker starts.
+	inBatch bool
 }
 
 // runDrain enqueues n dismissals into a paused queue, starts a worker
@@ -76,8 +79,14 @@ func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
 		return r, err
 	}
 	e.runs++ // rooms stay dismissed in the simulator: every run needs new ones
-	if err := e.enqueueDismissals(ctx, fmt.Sprintf("%s-%d-", role, e.runs), n); err != nil {
+	prefix := fmt.Sprintf("%s-%d-", role, e.runs)
+	if err := e.enqueueDismissals(ctx, prefix, n); err != nil {
 		return r, fmt.Errorf("enqueue: %w", err)
+	}
+	if d.inBatch {
+		if _, err := e.batchOf(ctx, prefix, n); err != nil {
+			return r, err
+		}
 	}
 	p, err := e.startRole(ctx, role, e.workerEnv(d.env...))
 	if err != nil {

@@ -579,3 +579,45 @@ func TestBatchMembersMoveAtTerminalOutcomes(t *testing.T) {
 	require.True(t, p.Complete)
 	require.Equal(t, 2, b.sim.Stats().Count("dismiss"), "room-005 and room-404 once each: the redelivery called nothing")
 }
+
+// A batch that takes a task as member while its attempt is in flight (after
+// the worker read the task's batches at Begin) still hears its outcome:
+// the finish script's answer names it, and it is moved after the others.
+func TestBatchJoinedDuringTheAttemptHearsTheOutcome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, setupOpts{})
+	op := tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-006"}
+	key := tasks.Key(op)
+	early, err := b.batches.Create(ctx, batch.Spec{Label: "early"})
+	require.NoError(t, err)
+	_, err = b.batches.Add(ctx, early, []batch.Member{{Key: key}})
+	require.NoError(t, err)
+	_, err = b.batches.Seal(ctx, early)
+	require.NoError(t, err)
+	require.NoError(t, b.sim.SetFault(cloudsim.OpDismiss, cloudsim.Fault{Latency: 500 * time.Millisecond}))
+	// Redis knows the transition script already (else the pipelined
+	// EVALSHA fails and every batch is moved by the fallback).
+	_, err = b.batches.Transition(ctx, []string{early}, "not-a-member", batch.Succeeded)
+	require.NoError(t, err)
+
+	b.enqueue(t, op, tasks.TaskOptions{})
+	require.Eventually(t, func() bool {
+		e, err := b.ledger.Get(ctx, key)
+		return err == nil && e.State == ledger.Started
+	}, 10*time.Second, 5*time.Millisecond, "the attempt is in flight")
+	late, err := b.batches.Create(ctx, batch.Spec{Label: "late"})
+	require.NoError(t, err)
+	_, err = b.batches.Add(ctx, late, []batch.Member{{Key: key}})
+	require.NoError(t, err)
+	_, err = b.batches.Seal(ctx, late)
+	require.NoError(t, err)
+
+	b.wait(t, "default", key)
+	for _, id := range []string{early, late} {
+		p, err := b.batches.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, 1, p.Succeeded, "batch %s", id)
+		require.True(t, p.Complete, "batch %s", id)
+	}
+}

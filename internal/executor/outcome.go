@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/asynqdb"
@@ -23,14 +25,32 @@ import (
 // itself, where asynq's ResultWriter would have put it.
 func (h *Handler) complete(ctx context.Context, a attempt, lease *ledger.Lease, r tasks.Result) error {
 	res := r.JSON()
-	if err := h.deps.Ledger.Succeed(ctx, lease, r.Compact(), ledger.HashField{Key: asynqdb.TaskKey(a.queue, a.key), Field: asynqdb.ResultField, Value: res}); err != nil {
+	// The batches Begin saw are moved in the same round trip; one that
+	// joined since (the finish script's answer says) is moved after.
+	began := lease.BeganWith()
+	var moved func() ([]batch.Completion, error)
+	var more []func(redis.Pipeliner)
+	if h.deps.Batches != nil && len(began) > 0 {
+		more = append(more, func(p redis.Pipeliner) {
+			moved = h.deps.Batches.TransitionIn(ctx, p, began, a.key, memberState(r))
+		})
+	}
+	if err := h.deps.Ledger.Succeed(ctx, lease, r.Compact(), ledger.HashField{Key: asynqdb.TaskKey(a.queue, a.key), Field: asynqdb.ResultField, Value: res}, more...); err != nil {
 		// The operation took effect but the ledger did not hear it: the
 		// retry will meet the "already done" answer and complete then.
 		return fmt.Errorf("record success: %w", err)
 	}
+	rest := lease.Subscribers()
+	if moved != nil {
+		done, err := moved()
+		if err == nil {
+			h.delivered(ctx, a, done)
+			rest = slices.DeleteFunc(slices.Clone(rest), func(id string) bool { return slices.Contains(began, id) })
+		}
+	}
 	// A failure here retries the task, which finds the ledger entry and
 	// records the outcome in the batches then.
-	if err := h.recordInBatches(ctx, a, lease.Subscribers(), memberState(r)); err != nil {
+	if err := h.recordInBatches(ctx, a, rest, memberState(r)); err != nil {
 		return err
 	}
 	h.deps.Metrics.Task(a.task.Type(), r.Outcome)
@@ -57,12 +77,18 @@ func (h *Handler) recordInBatches(ctx context.Context, a attempt, ids []string, 
 	if err != nil {
 		return fmt.Errorf("record the outcome in its batches: %w", err)
 	}
+	h.delivered(ctx, a, done)
+	return nil
+}
+
+// delivered enqueues the callbacks of the batches a task completed (a
+// failed enqueue is left to the workers' sweep).
+func (h *Handler) delivered(ctx context.Context, a attempt, done []batch.Completion) {
 	if h.deps.Deliveries != nil && len(done) > 0 {
 		if err := h.deps.Deliveries.Completed(ctx, done); err != nil {
 			a.log.Warn().Err(err).Msg("enqueue batch callback (the sweep will retry)")
 		}
 	}
-	return nil
 }
 
 // failure builds a dead-letter result from an upstream error.

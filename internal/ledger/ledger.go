@@ -138,9 +138,14 @@ type Lease struct {
 	// attempts is the attempt count Begin recorded.
 	attempts int
 	// subscribers is what the last Succeed, Fail or Release read of the
-	// key's subscriber set (Options.Subscribers).
-	subscribers []string
+	// key's subscriber set (Options.Subscribers); began what Begin read.
+	subscribers, began []string
 }
+
+// BeganWith returns the members of the key's subscriber set as Begin read
+// them, so that a caller can act on them in Succeed's round trip (see
+// Succeed's more); Subscribers after Succeed says whether one joined since.
+func (ls *Lease) BeganWith() []string { return ls.began }
 
 // Subscribers returns the members of the key's subscriber set as the last
 // Succeed, Fail or Release on ls read them (nil without
@@ -155,22 +160,32 @@ func (ls *Lease) Subscribers() []string { return ls.subscribers }
 // the script again; the resend finds its own token, and answers the entry
 // as the first run saw it instead of "another worker holds the lease" (or
 // its own "started", which would pass for an earlier attempt).
+//
+// With a third key, the subscriber set, it answers {entry, members…}.
 var beginScript = redis.NewScript(`
+local function reply(v)
+  if KEYS[3] then
+    local out = redis.call('SMEMBERS', KEYS[3])
+    table.insert(out, 1, v)
+    return out
+  end
+  return v
+end
 local holder = redis.call('GET', KEYS[2])
 if holder then
   if string.sub(holder, 1, #ARGV[1]) == ARGV[1] then
-    return string.sub(holder, #ARGV[1] + 2)
+    return reply(string.sub(holder, #ARGV[1] + 2))
   end
   return false
 end
 local prev = redis.call('GET', KEYS[1]) or ''
 redis.call('SET', KEYS[2], ARGV[1] .. '|' .. prev, 'PX', ARGV[2])
 if string.sub(prev, 1, 1) == 'S' then
-  return prev
+  return reply(prev)
 end
 local n = tonumber(string.match(prev, '^%a(%d+)') or '0') + 1
 redis.call('SET', KEYS[1], 'R' .. n, 'PX', ARGV[3])
-return prev
+return reply(prev)
 `)
 
 // Begin takes key's lease and records the start of an attempt. It returns
@@ -179,17 +194,24 @@ return prev
 // holds the lease it returns ErrLeaseHeld.
 func (l *Ledger) Begin(ctx context.Context, key string) (Entry, *Lease, error) {
 	token := newToken()
-	res, err := beginScript.Run(ctx, l.rdb, []string{entryKey(key), leaseKey(key)},
-		token, l.lease.Milliseconds(), l.ttl.Milliseconds()).Result()
+	keys := []string{entryKey(key), leaseKey(key)}
+	if l.subscribers != nil {
+		keys = append(keys, l.subscribers(key))
+	}
+	res, err := beginScript.Run(ctx, l.rdb, keys, token, l.lease.Milliseconds(), l.ttl.Milliseconds()).Result()
 	if errors.Is(err, redis.Nil) {
 		return Entry{}, nil, ErrLeaseHeld
 	}
 	if err != nil {
 		return Entry{}, nil, fmt.Errorf("ledger: begin %s: %w", key, err)
 	}
+	var subs []string
+	if arr, ok := res.([]any); ok && len(arr) > 0 {
+		res, subs = arr[0], subscribersOf(arr[1:])
+	}
 	prev, _ := res.(string)
 	e := decode(prev)
-	return e, &Lease{key: key, token: token, attempts: e.Attempts + 1}, nil
+	return e, &Lease{key: key, token: token, attempts: e.Attempts + 1, began: subs}, nil
 }
 
 // finishScript records the outcome (unless ARGV[2] is empty) and releases
@@ -243,24 +265,38 @@ type HashField struct {
 // releases the lease. When also.Key is set, that hash field is written
 // first in the same round trip: the handler passes the asynq task's own
 // hash and its result JSON, which is what asynq's ResultWriter writes,
-// saving a round trip per task.
-func (l *Ledger) Succeed(ctx context.Context, ls *Lease, result []byte, also HashField) error {
+// saving a round trip per task. more, when given, adds the caller's own
+// commands to that round trip (the executor's batch updates), after the
+// ledger's.
+func (l *Ledger) Succeed(ctx context.Context, ls *Lease, result []byte, also HashField, more ...func(redis.Pipeliner)) error {
 	value := codeSucceeded + strconv.Itoa(ls.attempts) + "|" + string(result)
-	if also.Key == "" {
+	if also.Key == "" && len(more) == 0 {
 		return l.finish(ctx, ls, value)
 	}
 	keys := l.finishKeys(ls)
 	run := func(eval func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd) error {
 		var cmd *redis.Cmd
-		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, also.Key, also.Field, also.Value)
+		var hset *redis.IntCmd
+		_, _ = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if also.Key != "" {
+				hset = p.HSet(ctx, also.Key, also.Field, also.Value)
+			}
 			cmd = eval(ctx, p, keys, ls.token, value, l.ttl.Milliseconds())
+			for _, m := range more {
+				m(p)
+			}
 			return nil
 		})
-		if err == nil {
-			ls.subscribers = subscribersOf(cmd.Val())
+		// Only the ledger's own commands decide; more's are the caller's
+		// to inspect.
+		if hset != nil && hset.Err() != nil {
+			return hset.Err()
 		}
-		return err
+		if err := cmd.Err(); err != nil {
+			return err
+		}
+		ls.subscribers = subscribersOf(cmd.Val())
+		return nil
 	}
 	// A pipeline cannot fall back from EVALSHA to EVAL by itself: when
 	// Redis does not know the script yet (first use, or after a restart),
