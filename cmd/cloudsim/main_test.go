@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/cloudsim"
-	"github.com/meetops/meetops/internal/httpguard"
+	"github.com/meetops/meetops/internal/httpguard/httpguardtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of run and
@@ -186,20 +185,8 @@ func TestCredentialsFile(t *testing.T) {
 // limits: oversized headers get 431 (net/http's own cap is 1 MiB).
 func TestRunServesWithTimeoutsAndLimits(t *testing.T) {
 	t.Parallel()
+	// run builds its server with newServer; start runs it.
 	srv := newServer(cloudsim.New(cloudsim.Options{}))
-	require.Equal(t, httpguard.DefaultReadHeaderTimeout, srv.ReadHeaderTimeout)
-	require.Equal(t, httpguard.DefaultReadTimeout, srv.ReadTimeout)
-	require.Equal(t, httpguard.DefaultWriteTimeout, srv.WriteTimeout)
-	require.Equal(t, httpguard.DefaultIdleTimeout, srv.IdleTimeout)
-	require.Equal(t, httpguard.DefaultMaxHeaderBytes, srv.MaxHeaderBytes)
-
 	url, _, _ := start(t, "-addr", "127.0.0.1:0")
-	req, err := http.NewRequest(http.MethodGet, url+"/_sim/stats", nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Big", strings.Repeat("a", 2*httpguard.DefaultMaxHeaderBytes))
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
-	require.Equal(t, http.StatusOK, get(t, url+"/_sim/stats", nil))
+	httpguardtest.RequireGuarded(t, srv, url+"/_sim/stats")
 }

@@ -103,24 +103,9 @@ func (c Config) NewClient(co ClientOptions) (redis.UniversalClient, error) {
 	case Cluster:
 		return newClusterClient(c.ClusterAddrs, o), nil
 	case Sentinel:
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:       c.SentinelMaster,
-			SentinelAddrs:    c.SentinelAddrs,
-			SentinelPassword: c.SentinelPassword,
-
-			ClientName: o.ClientName, Protocol: o.Protocol,
-			Username: o.Username, Password: o.Password, DB: o.DB,
-			TLSConfig: perNodeTLS(o),
-
-			MaxRetries: o.MaxRetries, MinRetryBackoff: o.MinRetryBackoff, MaxRetryBackoff: o.MaxRetryBackoff,
-			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
-			ContextTimeoutEnabled: o.ContextTimeoutEnabled,
-
-			PoolFIFO: o.PoolFIFO, PoolSize: o.PoolSize, PoolTimeout: o.PoolTimeout,
-			MinIdleConns: o.MinIdleConns, MaxIdleConns: o.MaxIdleConns, MaxActiveConns: o.MaxActiveConns,
-			MaxConcurrentDials: o.MaxConcurrentDials,
-			ConnMaxIdleTime:    o.ConnMaxIdleTime, ConnMaxLifetime: o.ConnMaxLifetime, ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
-		}), nil
+		u := universal(c.SentinelAddrs, o)
+		u.MasterName, u.SentinelPassword = c.SentinelMaster, c.SentinelPassword
+		return redis.NewFailoverClient(u.Failover()), nil
 	default:
 		return redis.NewClient(o), nil
 	}
@@ -138,12 +123,15 @@ func perNodeTLS(o *redis.Options) *tls.Config {
 	return t
 }
 
-func newClusterClient(addrs []string, o *redis.Options) *redis.ClusterClient {
-	cc := redis.NewClusterClient(&redis.ClusterOptions{
+// universal carries what REDIS_URL and ClientOptions set in o over to the
+// options go-redis derives its Cluster and Sentinel options from, once for
+// both.
+func universal(addrs []string, o *redis.Options) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
 		Addrs: addrs,
 
 		ClientName: o.ClientName, Protocol: o.Protocol,
-		Username: o.Username, Password: o.Password,
+		Username: o.Username, Password: o.Password, DB: o.DB,
 		TLSConfig: perNodeTLS(o),
 
 		MaxRetries: o.MaxRetries, MinRetryBackoff: o.MinRetryBackoff, MaxRetryBackoff: o.MaxRetryBackoff,
@@ -154,7 +142,11 @@ func newClusterClient(addrs []string, o *redis.Options) *redis.ClusterClient {
 		MinIdleConns: o.MinIdleConns, MaxIdleConns: o.MaxIdleConns, MaxActiveConns: o.MaxActiveConns,
 		MaxConcurrentDials: o.MaxConcurrentDials,
 		ConnMaxIdleTime:    o.ConnMaxIdleTime, ConnMaxLifetime: o.ConnMaxLifetime, ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
-	})
+	}
+}
+
+func newClusterClient(addrs []string, o *redis.Options) *redis.ClusterClient {
+	cc := redis.NewClusterClient(universal(addrs, o).Cluster())
 	cc.OnNewNode(func(node *redis.Client) { node.AddHook(reloadOnFailure{cc}) })
 	return cc
 }

@@ -2,7 +2,6 @@ package reliability_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -10,25 +9,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meetops/meetops/internal/browsertest"
 	"github.com/meetops/meetops/internal/proctest"
 	"github.com/meetops/meetops/internal/tasks"
 )
-
-// chromium finds a headless browser, skipping (or, when CI requires one
-// with MEETOPS_REQUIRE_CHROMIUM=1, failing) when none is installed.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("MEETOPS_REQUIRE_CHROMIUM") == "1" {
-		t.Fatal("chromium not found in PATH and MEETOPS_REQUIRE_CHROMIUM=1")
-	}
-	t.Skip("chromium not found in PATH: install Debian's chromium to run the dashboard check")
-	return ""
-}
 
 // dumpDOM loads url in headless Chromium, lets its scripts run, and returns
 // the rendered DOM.
@@ -49,7 +33,7 @@ func dumpDOM(t *testing.T, browser, url string) string {
 // results: rendered by a real browser, not just the JSON API.
 func TestDashboardShowsReadableTasksInABrowser(t *testing.T) {
 	t.Parallel()
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	r := proctest.NewSharedRig(t)
 	w := proctest.StartWorker(t, r.WorkerEnv("RATELIMIT_RTC_ROOMS=off"))
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/batch"
+	"github.com/meetops/meetops/internal/browsertest"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/tasks"
 )
@@ -61,7 +62,7 @@ func (b *testBundle) fillBatch(t *testing.T, label string, n int) string {
 // MEETOPS_UPDATE_SCREENSHOTS=1 the screenshots are written to docs/.
 func TestBatchPagesInABrowser(t *testing.T) {
 	t.Parallel()
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	b := setup(t, nil)
 	id := b.fillBatch(t, "offboarding-team-7", 12)
 	b.fillBatch(t, "retired-app-rooms", 30)

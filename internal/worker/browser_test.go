@@ -7,33 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/meetops/meetops/internal/browsertest"
 	"github.com/stretchr/testify/require"
 )
-
-// chromium finds a headless browser, skipping (or, when CI requires one
-// with MEETOPS_REQUIRE_CHROMIUM=1, failing) when none is installed. (The
-// same rule as internal/reliability's dashboard test.)
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("MEETOPS_REQUIRE_CHROMIUM") == "1" {
-		t.Fatal("chromium not found in PATH and MEETOPS_REQUIRE_CHROMIUM=1")
-	}
-	t.Skip("chromium not found in PATH: install Debian's chromium to run the browser checks")
-	return ""
-}
 
 // browserTab starts headless Chromium (a fresh profile, no background
 // networking: this machine's network is closed) and returns a tab that
@@ -95,7 +77,7 @@ func browserTab(t *testing.T, browser, dashOrigin, user, pass string) context.Co
 // nothing (CSRF).
 func TestDashboardWritesInABrowserOnlyFromItsOwnOrigin(t *testing.T) {
 	t.Parallel()
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	b := setup(t, writable)
 	b.schedule(t, "dismiss:browser-1")
 	pauseURL := b.base + "/monitoring/api/queues/default:pause"

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/httpguard"
+	"github.com/meetops/meetops/internal/httpguard/httpguardtest"
 	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/redistest"
 )
@@ -105,17 +106,5 @@ func TestDevSimulatorServesWithTimeoutsAndLimits(t *testing.T) {
 	_, dev, err := StartDev(Config{Redis: redisconf.Config{URL: redistest.URL(t)}}, io.Discard)
 	require.NoError(t, err)
 	t.Cleanup(dev.Close)
-	require.Equal(t, httpguard.DefaultReadHeaderTimeout, dev.http.ReadHeaderTimeout)
-	require.Equal(t, httpguard.DefaultReadTimeout, dev.http.ReadTimeout)
-	require.Equal(t, httpguard.DefaultWriteTimeout, dev.http.WriteTimeout)
-	require.Equal(t, httpguard.DefaultIdleTimeout, dev.http.IdleTimeout)
-	require.Equal(t, httpguard.DefaultMaxHeaderBytes, dev.http.MaxHeaderBytes)
-
-	req, err := http.NewRequest(http.MethodGet, dev.SimURL+"/_sim/stats", nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Big", strings.Repeat("a", 2*httpguard.DefaultMaxHeaderBytes))
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+	httpguardtest.RequireGuarded(t, dev.http, dev.SimURL+"/_sim/stats")
 }
