@@ -81,7 +81,7 @@ deps-check:
 ## corpora (testdata/fuzz/) also run in `make test`. A crash is saved in the
 ## package's testdata/fuzz/<Target>/ and replays in `make test` until fixed.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./internal/tasks:FuzzDecode ./internal/apiclient:FuzzSignVerify \
+FUZZ_TARGETS := ./internal/tasks:FuzzDecode ./internal/tasks:FuzzResultJSON ./internal/apiclient:FuzzSignVerify \
                 ./internal/bulk:FuzzJSONL ./internal/bulk:FuzzCSV ./internal/bulk:FuzzFastPathAgrees \
                 ./internal/termtext:FuzzEscape
 .PHONY: fuzz

@@ -49,6 +49,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	jsonOut := fs.String("json", "bench-results.json", "write the results as JSON to this file")
 	only := fs.String("only", "", "comma-separated scenarios to run (bulk,drain,latency50,batches,startlat); default all")
 	scale := fs.Float64("scale", 1, "multiply task counts (0.1 for a quick run)")
+	verbose := fs.Bool("v", false, "also print the Redis commands per task of each drain")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +68,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer env.close()
+	env.verbose = *verbose
 	want := func(name string) bool {
 		if *only == "" {
 			return true

@@ -46,6 +46,8 @@ type drainRun struct {
 	completed int
 	workerCPU float64 // CPU seconds the worker process used draining
 	redisCPU  float64 // CPU seconds redis-server used meanwhile
+	// commands is what Redis ran meanwhile (INFO commandstats).
+	commands map[string]cmdStat
 }
 
 func (d drainRun) perSec(n int) float64 { return float64(n) / d.elapsed.Seconds() }
@@ -94,6 +96,10 @@ func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
 	}
 	defer p.stop()
 	cpu0, rcpu0 := p.cpuSeconds(), e.redisCPU(ctx)
+	stats0, err := commandStats(ctx, e.rdb)
+	if err != nil {
+		return r, err
+	}
 	start := time.Now()
 	if err := e.insp.UnpauseQueue(queue); err != nil {
 		return r, err
@@ -116,6 +122,11 @@ func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
 	}
 	r.elapsed = time.Since(start)
 	r.workerCPU, r.redisCPU = p.cpuSeconds()-cpu0, e.redisCPU(ctx)-rcpu0
+	stats1, err := commandStats(ctx, e.rdb)
+	if err != nil {
+		return r, err
+	}
+	r.commands = diffStats(stats0, stats1)
 	r.peakRSS = p.peakRSS()
 	r.completed = e.sim.Stats().EffectsOf(cloudsim.OpDismiss)
 	if r.completed != n {
@@ -152,6 +163,10 @@ func (e *env) drain(ctx context.Context, n int) ([]Row, error) {
 		return nil, err
 	}
 	timeRatio := ratio(ours.elapsed.Seconds(), bare.elapsed.Seconds())
+	if e.verbose {
+		fmt.Fprintf(e.out, "Redis commands per task, drain of %d (INFO commandstats):\n", n)
+		printStats(e.out, n, ours.commands, bare.commands)
+	}
 	perTask := float64(ours.redisUsed) / float64(n)
 	barePerTask := float64(bare.redisUsed) / float64(n)
 	return []Row{

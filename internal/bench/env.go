@@ -44,6 +44,8 @@ type env struct {
 	simSrv       *http.Server
 	self         string
 	runs         int
+	// verbose prints what the ratios come from (Redis commands per task).
+	verbose bool
 }
 
 func newEnv(ctx context.Context, out io.Writer) (*env, error) {

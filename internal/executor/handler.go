@@ -63,7 +63,8 @@ func Register(mux *asynq.ServeMux, deps Deps) {
 
 // Handler executes tasks of all five types.
 type Handler struct {
-	deps Deps
+	deps   Deps
+	stacks stacks
 }
 
 // NewHandler returns a handler for all five task types.
@@ -88,6 +89,10 @@ type attempt struct {
 // SkipRetry-wrapped error after dead-lettering it; a *retry.Deferral when
 // it must wait without failing; any other error to be retried.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	return h.stacks.run(func() error { return h.process(ctx, t) })
+}
+
+func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 	a := attempt{task: t}
 	a.key, _ = asynq.GetTaskID(ctx)
 	a.queue, _ = asynq.GetQueueName(ctx)

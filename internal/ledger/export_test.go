@@ -13,3 +13,6 @@ func ResendBegin(ctx context.Context, l *Ledger, key string, ls *Lease) (Entry, 
 	prev, _ := res.(string)
 	return decode(prev), nil
 }
+
+// NewToken is newToken.
+var NewToken = newToken

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -196,4 +197,25 @@ func TestBeginResentAfterALostReplyAnswersTheSame(t *testing.T) {
 	e, err := b.l.Get(ctx, "k3")
 	require.NoError(t, err)
 	require.Equal(t, 2, e.Attempts, "a resend is not another attempt")
+}
+
+// Lease tokens are compared by prefix in the scripts: no token may be a
+// prefix of a later one (attempt 1's token of attempt 12's), and none
+// repeats.
+func TestLeaseTokensAreUniqueAndPrefixFree(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	var first string
+	for i := range 5000 {
+		tok := ledger.NewToken()
+		require.False(t, seen[tok], "token %q repeated", tok)
+		seen[tok] = true
+		if i == 0 {
+			first = tok
+		}
+		require.Len(t, tok, len(first))
+		if i > 0 {
+			require.False(t, strings.HasPrefix(tok, first), "%q starts with %q", tok, first)
+		}
+	}
 }

@@ -34,6 +34,9 @@ type Metrics struct {
 	// RateLimitPerSecond is the configured limit by group, in calls per
 	// second (0 when off).
 	RateLimitPerSecond *prometheus.GaugeVec
+
+	tasks    bound[prometheus.Counter]
+	upstream bound[prometheus.Observer]
 }
 
 // New creates the collectors and registers them with reg (nil: not
@@ -85,7 +88,7 @@ func New(reg prometheus.Registerer) *Metrics {
 // Task counts a finished attempt.
 func (m *Metrics) Task(taskType, outcome string) {
 	if m != nil {
-		m.TasksProcessed.WithLabelValues(taskType, outcome).Inc()
+		m.tasks.get(taskType, outcome, func(a, b string) prometheus.Counter { return m.TasksProcessed.WithLabelValues(a, b) }).Inc()
 	}
 }
 
@@ -107,14 +110,19 @@ func (m *Metrics) Trimmed(n int) {
 // apiclient.Config.Observe.
 func (m *Metrics) Upstream(op string, status int, d time.Duration) {
 	if m != nil {
-		m.UpstreamDuration.WithLabelValues(op, StatusClass(status)).Observe(d.Seconds())
+		m.upstream.get(op, StatusClass(status), func(a, b string) prometheus.Observer { return m.UpstreamDuration.WithLabelValues(a, b) }).Observe(d.Seconds())
 	}
 }
 
 // StatusClass maps an HTTP status to "2xx".."5xx", and 0 to "error".
 func StatusClass(status int) string {
-	if status <= 0 {
+	switch {
+	case status <= 0:
 		return "error"
+	case status < 1000:
+		return classes[status/100] // no allocation per observation
 	}
 	return strconv.Itoa(status/100) + "xx"
 }
+
+var classes = [10]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx"}

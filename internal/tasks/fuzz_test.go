@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -77,4 +78,24 @@ func checkFieldErrors(t *testing.T, err error) {
 	if fe.Msg == "" {
 		t.Fatalf("FieldError without a message: %+v", fe)
 	}
+}
+
+// FuzzResultJSON checks Result.JSON's reflection-free path against
+// json.Marshal: the same bytes for any field values.
+func FuzzResultJSON(f *testing.F) {
+	f.Add("succeeded", "", 202, "", "", "9c5b8b68-1fd7-4eeb-bdc8-5510ba0bcbe6", 1, "")
+	f.Add("dead_letter", "http_4xx", 404, "RTC.00001003", "room not found", "r/1", 3, "")
+	f.Add("already_done", "", 200, "", "", "", 2, "DISABLED")
+	f.Add("a<b>&", "\"q\"", -1, "\u2028", "é", "\x00", 0, "\\")
+	f.Fuzz(func(t *testing.T, outcome, reason string, status int, code, msg, requestID string, attempts int, appState string) {
+		r := tasks.Result{Outcome: outcome, Reason: reason, Status: status, ErrorCode: code, ErrorMsg: msg,
+			RequestID: requestID, Attempts: attempts, AppState: appState}
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.JSON(); !bytes.Equal(got, want) {
+			t.Fatalf("JSON() = %s, json.Marshal = %s", got, want)
+		}
+	})
 }

@@ -38,9 +38,51 @@ type Result struct {
 }
 
 // JSON encodes r.
+//
+// It writes the bytes json.Marshal would, without reflection when every
+// string is plain (letters, digits and -_.:/ — what outcomes, reasons,
+// codes and request IDs are): every completed task encodes one.
 func (r Result) JSON() []byte {
-	b, _ := json.Marshal(r) // strings and ints only: cannot fail
-	return b
+	if !plain(r.Outcome) || !plain(r.Reason) || !plain(r.ErrorCode) || !plain(r.ErrorMsg) || !plain(r.RequestID) || !plain(r.AppState) {
+		b, _ := json.Marshal(r) // strings and ints only: cannot fail
+		return b
+	}
+	b := make([]byte, 0, 64+len(r.Outcome)+len(r.Reason)+len(r.ErrorCode)+len(r.ErrorMsg)+len(r.RequestID)+len(r.AppState))
+	b = append(b, `{"outcome":"`...)
+	b = append(b, r.Outcome...)
+	b = append(b, '"')
+	str := func(name, v string) {
+		if v != "" {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":"`...)
+			b = append(b, v...)
+			b = append(b, '"')
+		}
+	}
+	str("reason", r.Reason)
+	if r.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(r.Status), 10)
+	}
+	str("error_code", r.ErrorCode)
+	str("error_msg", r.ErrorMsg)
+	str("request_id", r.RequestID)
+	b = append(b, `,"attempts":`...)
+	b = strconv.AppendInt(b, int64(r.Attempts), 10)
+	str("app_state", r.AppState)
+	return append(b, '}')
+}
+
+// plain reports whether json.Marshal writes s as it is between quotes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 // Compact encodes a completed task's result for the execution ledger, which

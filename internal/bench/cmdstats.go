@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// cmdStat is one line of Redis's INFO commandstats: how often a command ran
+// and the server time it took. Commands a Lua script calls are counted
+// under their own names and again inside the script's EVALSHA time.
+type cmdStat struct {
+	calls int64
+	usec  float64
+}
+
+// commandStats reads INFO commandstats.
+func commandStats(ctx context.Context, rdb redis.UniversalClient) (map[string]cmdStat, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]cmdStat{}
+	for _, line := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+		if !ok || name == line {
+			continue
+		}
+		var s cmdStat
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				s.calls, _ = strconv.ParseInt(v, 10, 64)
+			case "usec":
+				s.usec, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		out[name] = s
+	}
+	return out, nil
+}
+
+// diffStats is after minus before.
+func diffStats(before, after map[string]cmdStat) map[string]cmdStat {
+	out := map[string]cmdStat{}
+	for k, a := range after {
+		b := before[k]
+		if d := (cmdStat{calls: a.calls - b.calls, usec: a.usec - b.usec}); d.calls > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// printStats writes the commands of two drains side by side, per task,
+// the costliest first.
+func printStats(w io.Writer, n int, ours, bare map[string]cmdStat) {
+	names := map[string]bool{}
+	for k := range ours {
+		names[k] = true
+	}
+	for k := range bare {
+		names[k] = true
+	}
+	list := make([]string, 0, len(names))
+	for k := range names {
+		list = append(list, k)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		return ours[list[i]].usec+bare[list[i]].usec > ours[list[j]].usec+bare[list[j]].usec
+	})
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "command\tours calls/task\tours µs/task\tbare calls/task\tbare µs/task\t")
+	for _, k := range list {
+		o, b := ours[k], bare[k]
+		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%.2f\t%.1f\t\n", k, float64(o.calls)/float64(n), o.usec/float64(n), float64(b.calls)/float64(n), b.usec/float64(n))
+	}
+	tw.Flush()
+}
