@@ -14,8 +14,8 @@ import (
 
 // batchOf makes the n dismissals enqueueDismissals made with prefix the
 // members of one sealed batch, as enqueue bulk does, and returns its ID.
-func (e *env) batchOf(ctx context.Context, prefix string, n int) (string, error) {
-	store := batch.New(e.rdb, batch.Options{})
+func (e *env) batchOf(ctx context.Context, s *store, prefix string, n int) (string, error) {
+	store := batch.New(s.rdb, batch.Options{})
 	id, err := store.Create(ctx, batch.Spec{Label: "bench", Origin: "bench"})
 	if err != nil {
 		return "", err
@@ -52,20 +52,21 @@ func (e *env) batches(ctx context.Context, drainN, members int) ([]Row, error) {
 	}
 	cpuPlain, cpuBatch := plain.workerCPU/float64(drainN)*1e6, inBatch.workerCPU/float64(drainN)*1e6
 
-	if err := e.reset(ctx); err != nil {
+	s := e.single
+	if err := e.reset(ctx, s); err != nil {
 		return nil, err
 	}
-	used0 := e.usedMemory(ctx)
-	big, err := e.batchOf(ctx, "members-", members)
+	used0 := s.usedMemory(ctx)
+	big, err := e.batchOf(ctx, s, "members-", members)
 	if err != nil {
 		return nil, err
 	}
-	perMember := float64(e.usedMemory(ctx)-used0) / float64(members)
-	small, err := e.batchOf(ctx, "few-", 10)
+	perMember := float64(s.usedMemory(ctx)-used0) / float64(members)
+	small, err := e.batchOf(ctx, s, "few-", 10)
 	if err != nil {
 		return nil, err
 	}
-	store := batch.New(e.rdb, batch.Options{})
+	store := batch.New(s.rdb, batch.Options{})
 	read := func(id string) (time.Duration, error) {
 		var ds []time.Duration
 		for range 2000 {

@@ -1,8 +1,10 @@
 // Package bench is `make bench`: side-by-side measurements of meetops
 // against plain asynq baselines in the same run, printed as one table of
-// ratios and written as JSON. It starts its own redis-server and an
-// in-process simulator, and runs each worker as a process of its own (the
-// bench binary re-executed in a role) so memory figures are per worker.
+// ratios and written as JSON. It starts its own redis-server (and, for the
+// cluster scenario, its own Redis Cluster of three primaries with a
+// replica each, compared with the single node) and an in-process
+// simulator, and runs each worker as a process of its own (the bench
+// binary re-executed in a role) so memory figures are per worker.
 package bench
 
 import (
@@ -47,7 +49,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	role := fs.String("role", "", "internal: run as a worker process (worker or bare)")
 	jsonOut := fs.String("json", "bench-results.json", "write the results as JSON to this file")
-	only := fs.String("only", "", "comma-separated scenarios to run (bulk,drain,latency50,batches,startlat); default all")
+	only := fs.String("only", "", "comma-separated scenarios to run (bulk,drain,latency50,batches,startlat,cluster); default all")
 	scale := fs.Float64("scale", 1, "multiply task counts (0.1 for a quick run)")
 	verbose := fs.Bool("v", false, "also print the Redis commands per task of each drain")
 	if err := fs.Parse(args); err != nil {
@@ -96,6 +98,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"startlat", func() ([]Row, error) {
 			return env.startLatency(ctx, 500, time.Duration(float64(20*time.Second)**scale))
 		}},
+		{"cluster", func() ([]Row, error) { return env.clusterCost(ctx, n(100_000), n(50_000)) }},
 	} {
 		if !want(s.name) {
 			continue

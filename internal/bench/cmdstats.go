@@ -20,13 +20,24 @@ type cmdStat struct {
 	usec  float64
 }
 
-// commandStats reads INFO commandstats.
-func commandStats(ctx context.Context, rdb redis.UniversalClient) (map[string]cmdStat, error) {
+// commandStats sums INFO commandstats over every node of s (on a cluster
+// a replica counts the commands it replays too).
+func (s *store) commandStats(ctx context.Context) (map[string]cmdStat, error) {
+	out := map[string]cmdStat{}
+	for _, n := range s.nodes {
+		if err := addCommandStats(ctx, n, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// addCommandStats adds one node's INFO commandstats to out.
+func addCommandStats(ctx context.Context, rdb *redis.Client, out map[string]cmdStat) error {
 	info, err := rdb.Info(ctx, "commandstats").Result()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := map[string]cmdStat{}
 	for _, line := range strings.Split(info, "\r\n") {
 		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
 		if !ok || name == line {
@@ -42,9 +53,10 @@ func commandStats(ctx context.Context, rdb redis.UniversalClient) (map[string]cm
 				s.usec, _ = strconv.ParseFloat(v, 64)
 			}
 		}
-		out[name] = s
+		t := out[name]
+		out[name] = cmdStat{calls: t.calls + s.calls, usec: t.usec + s.usec}
 	}
-	return out, nil
+	return nil
 }
 
 // diffStats is after minus before.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,9 +13,9 @@ import (
 	"github.com/meetops/meetops/internal/tasks"
 )
 
-// enqueueDismissals pre-enqueues n dismiss tasks for distinct rooms of the
-// simulator's auto-room app, with 16 producers (not measured).
-func (e *env) enqueueDismissals(ctx context.Context, prefix string, n int) error {
+// enqueueDismissals pre-enqueues n dismiss tasks into s for distinct rooms
+// of the simulator's auto-room app, with 16 producers (not measured).
+func (e *env) enqueueDismissals(ctx context.Context, s *store, prefix string, n int) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for w := range 16 {
@@ -24,7 +23,7 @@ func (e *env) enqueueDismissals(ctx context.Context, prefix string, n int) error
 			for i := w; i < n; i += 16 {
 				p, err := tasks.Prepare(tasks.Dismiss{AppID: cloudsim.DemoAppBulk, RoomID: prefix + strconv.Itoa(i)}, tasks.TaskOptions{Queue: queue})
 				if err == nil {
-					_, err = e.client.EnqueueContext(ctx, p.Task)
+					_, err = s.client.EnqueueContext(ctx, p.Task)
 				}
 				if err != nil {
 					errs <- err
@@ -45,7 +44,7 @@ type drainRun struct {
 	redisUsed int64 // Redis used_memory growth over the run
 	completed int
 	workerCPU float64 // CPU seconds the worker process used draining
-	redisCPU  float64 // CPU seconds redis-server used meanwhile
+	redisCPU  float64 // CPU seconds the redis-servers used meanwhile
 	// commands is what Redis ran meanwhile (INFO commandstats).
 	commands map[string]cmdStat
 }
@@ -58,6 +57,7 @@ type drainSpec struct {
 	n     int
 	env   []string        // extra worker environment
 	fault *cloudsim.Fault // injected into dismiss, if set
+	store *store          // where; nil: the single node
 	// inBatch makes every task a member of one sealed batch, created
 	// before the worker starts.
 	inBatch bool
@@ -67,8 +67,11 @@ type drainSpec struct {
 // process in role, unpauses, and times until the queue is empty.
 func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
 	var r drainRun
-	role, n := d.role, d.n
-	if err := e.reset(ctx); err != nil {
+	role, n, s := d.role, d.n, d.store
+	if s == nil {
+		s = e.single
+	}
+	if err := e.reset(ctx, s); err != nil {
 		return r, err
 	}
 	if d.fault != nil {
@@ -76,38 +79,38 @@ func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
 			return r, err
 		}
 	}
-	used0 := e.usedMemory(ctx)
-	if err := e.insp.PauseQueue(queue); err != nil {
+	used0 := s.usedMemory(ctx)
+	if err := s.insp.PauseQueue(queue); err != nil {
 		return r, err
 	}
 	e.runs++ // rooms stay dismissed in the simulator: every run needs new ones
 	prefix := fmt.Sprintf("%s-%d-", role, e.runs)
-	if err := e.enqueueDismissals(ctx, prefix, n); err != nil {
+	if err := e.enqueueDismissals(ctx, s, prefix, n); err != nil {
 		return r, fmt.Errorf("enqueue: %w", err)
 	}
 	if d.inBatch {
-		if _, err := e.batchOf(ctx, prefix, n); err != nil {
+		if _, err := e.batchOf(ctx, s, prefix, n); err != nil {
 			return r, err
 		}
 	}
-	p, err := e.startRole(ctx, role, e.workerEnv(d.env...))
+	p, err := e.startRole(ctx, s, role, e.workerEnv(s, d.env...))
 	if err != nil {
 		return r, err
 	}
 	defer p.stop()
-	cpu0, rcpu0 := p.cpuSeconds(), e.redisCPU(ctx)
-	stats0, err := commandStats(ctx, e.rdb)
+	cpu0, rcpu0 := p.cpuSeconds(), s.cpuSeconds(ctx)
+	stats0, err := s.commandStats(ctx)
 	if err != nil {
 		return r, err
 	}
 	start := time.Now()
-	if err := e.insp.UnpauseQueue(queue); err != nil {
+	if err := s.insp.UnpauseQueue(queue); err != nil {
 		return r, err
 	}
 	pendingKey, activeKey := asynqdb.PendingKey(queue), asynqdb.ActiveKey(queue)
 	deadline := start.Add(5 * time.Minute)
 	for {
-		pipe := e.rdb.Pipeline()
+		pipe := s.rdb.Pipeline()
 		pend, act := pipe.LLen(ctx, pendingKey), pipe.LLen(ctx, activeKey)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return r, err
@@ -121,8 +124,8 @@ func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}
 	r.elapsed = time.Since(start)
-	r.workerCPU, r.redisCPU = p.cpuSeconds()-cpu0, e.redisCPU(ctx)-rcpu0
-	stats1, err := commandStats(ctx, e.rdb)
+	r.workerCPU, r.redisCPU = p.cpuSeconds()-cpu0, s.cpuSeconds(ctx)-rcpu0
+	stats1, err := s.commandStats(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -132,22 +135,8 @@ func (e *env) runDrain(ctx context.Context, d drainSpec) (drainRun, error) {
 	if r.completed != n {
 		return r, fmt.Errorf("%s: %d of %d rooms dismissed", role, r.completed, n)
 	}
-	r.redisUsed = e.usedMemory(ctx) - used0
+	r.redisUsed = s.usedMemory(ctx) - used0
 	return r, nil
-}
-
-func (e *env) usedMemory(ctx context.Context) int64 {
-	info, err := e.rdb.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 // drain is scenario 2 (and 5): n pending dismissals through the full worker
@@ -162,6 +151,7 @@ func (e *env) drain(ctx context.Context, n int) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.singleDrain[n] = ours
 	timeRatio := ratio(ours.elapsed.Seconds(), bare.elapsed.Seconds())
 	if e.verbose {
 		fmt.Fprintf(e.out, "Redis commands per task, drain of %d (INFO commandstats):\n", n)

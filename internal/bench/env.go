@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,28 +16,23 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/cloudsim"
 	"github.com/meetops/meetops/internal/httpguard"
-	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/worker"
 )
 
 // queue is the queue every scenario uses.
 const queue = "bench"
 
-// env is what every scenario shares: a private redis-server and the
-// simulator on loopback.
+// env is what every scenario shares: a private redis-server (and, for the
+// cluster scenario, a private Redis Cluster) and the simulator on loopback.
 type env struct {
 	out          io.Writer
-	redis        *redistest.Server
-	redisURL     string
+	single       *store
+	cluster      *store // started by the cluster scenario
 	redisVersion string
-	rdb          *redis.Client
-	client       *asynq.Client
-	insp         *asynq.Inspector
 	sim          *cloudsim.Sim
 	simURL       string
 	simSrv       *http.Server
@@ -46,28 +40,28 @@ type env struct {
 	runs         int
 	// verbose prints what the ratios come from (Redis commands per task).
 	verbose bool
+	// tmp holds the enqueue binary and the bulk files, built once.
+	tmp, enqueueBin string
+	bulkFiles       map[int]string
+	// singleBulk and singleDrain are scenario 1's and 2's figures for the
+	// single node, which the cluster scenario compares with.
+	singleBulk  map[int]time.Duration
+	singleDrain map[int]drainRun
 }
 
 func newEnv(ctx context.Context, out io.Writer) (*env, error) {
 	os.Unsetenv("REDIS_URL") // always a private server: the bench flushes it
-	srv, err := redistest.Start(redistest.Options{})
+	single, err := newSingleStore()
 	if err != nil {
 		return nil, err
 	}
-	if srv.Embedded() {
-		srv.Close()
-		return nil, errors.New("make bench needs a real redis-server in PATH")
-	}
-	e := &env{out: out, redis: srv, redisURL: srv.URL(0)}
-	e.rdb = redis.NewClient(srv.Options(0))
-	info, _ := e.rdb.Info(ctx, "server").Result()
+	e := &env{out: out, single: single, bulkFiles: map[int]string{}, singleBulk: map[int]time.Duration{}, singleDrain: map[int]drainRun{}}
+	info, _ := single.nodes[0].Info(ctx, "server").Result()
 	for _, line := range strings.Split(info, "\r\n") {
 		if v, ok := strings.CutPrefix(line, "redis_version:"); ok {
 			e.redisVersion = v
 		}
 	}
-	e.client = asynq.NewClientFromRedisClient(e.rdb)
-	e.insp = asynq.NewInspectorFromRedisClient(e.rdb)
 	e.sim = cloudsim.New(cloudsim.Options{LogSize: 30_000})
 	e.sim.Demo()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -89,56 +83,37 @@ func (e *env) close() {
 	if e.simSrv != nil {
 		e.simSrv.Close()
 	}
-	if e.rdb != nil {
-		e.rdb.Close()
+	if e.cluster != nil {
+		e.cluster.close()
 	}
-	e.redis.Close()
+	e.single.close()
+	if e.tmp != "" {
+		os.RemoveAll(e.tmp)
+	}
 }
 
-// reset empties Redis and the simulator's counters between runs, and
-// compacts Redis's append-only file so that no run pays for a rewrite the
-// previous run's writes triggered (an AOF past 64 MB is rewritten in the
-// background, which cost the second of two runs ~0.1 s).
-func (e *env) reset(ctx context.Context) error {
+// reset empties s and the simulator's counters between runs (see
+// store.reset).
+func (e *env) reset(ctx context.Context, s *store) error {
 	e.sim.Reset()
 	e.sim.ClearFaults()
-	if err := e.rdb.FlushAll(ctx).Err(); err != nil {
-		return err
-	}
-	if err := e.rdb.BgRewriteAOF(ctx).Err(); err != nil && !strings.Contains(err.Error(), "already in progress") {
-		return err
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		info, err := e.rdb.Info(ctx, "persistence").Result()
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(info, "aof_rewrite_in_progress:1") && !strings.Contains(info, "aof_rewrite_scheduled:1") {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("redis AOF rewrite did not finish in 30s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, bounded by the deadline
-	}
+	return s.reset(ctx)
 }
 
-// workerEnv is the environment of a worker process pointed at the
+// workerEnv is the environment of a worker process on s pointed at the
 // simulator, with the rate limits off.
-func (e *env) workerEnv(extra ...string) []string {
+func (e *env) workerEnv(s *store, extra ...string) []string {
 	cr := e.sim.Credentials()
-	return append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"REDIS_URL=" + e.redisURL,
-		"RTC_ENDPOINT=" + e.simURL, "MEETING_ENDPOINT=" + e.simURL,
-		"RTC_AK=" + cr.AK, "RTC_SK=" + cr.SK, "RTC_PROJECT_ID=" + cr.ProjectID,
-		"MEETING_APP_ID=" + cr.AppID, "MEETING_APP_KEY=" + cr.AppKey, "MEETING_USER_ID=" + cr.UserID,
-		"WORKER_QUEUES=" + queue + "=1", "HTTP_ADDR=off", "LOG_LEVEL=info", "LOG_FORMAT=json",
+	env := append([]string{"PATH=" + os.Getenv("PATH")}, s.procEnv...)
+	return append(append(env,
+		"RTC_ENDPOINT="+e.simURL, "MEETING_ENDPOINT="+e.simURL,
+		"RTC_AK="+cr.AK, "RTC_SK="+cr.SK, "RTC_PROJECT_ID="+cr.ProjectID,
+		"MEETING_APP_ID="+cr.AppID, "MEETING_APP_KEY="+cr.AppKey, "MEETING_USER_ID="+cr.UserID,
+		"WORKER_QUEUES="+queue+"=1", "HTTP_ADDR=off", "LOG_LEVEL=info", "LOG_FORMAT=json",
 		"RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off", "RATELIMIT_MEETING_MGMT=off",
 		"RATELIMIT_MEETING_CONTROL=off", "RATELIMIT_MEETING_VMR=off",
-		"BENCH_CPUPROFILE=" + os.Getenv("BENCH_CPUPROFILE"),
-	}, extra...)
+		"BENCH_CPUPROFILE="+os.Getenv("BENCH_CPUPROFILE"),
+	), extra...)
 }
 
 // proc is a worker process started by the bench.
@@ -147,10 +122,10 @@ type proc struct {
 	exited chan struct{}
 }
 
-// startRole runs the bench binary again as a worker process. Its log goes
-// to /dev/null: ours still formats and writes every info line.
-func (e *env) startRole(ctx context.Context, role string, env []string) (*proc, error) {
-	before, err := e.insp.Servers()
+// startRole runs the bench binary again as a worker process on s. Its log
+// goes to /dev/null: ours still formats and writes every info line.
+func (e *env) startRole(ctx context.Context, s *store, role string, env []string) (*proc, error) {
+	before, err := s.insp.Servers()
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +139,8 @@ func (e *env) startRole(ctx context.Context, role string, env []string) (*proc, 
 	// Ready when asynq has registered one more server.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		s, err := e.insp.Servers()
-		if err == nil && len(s) > len(before) {
+		servers, err := s.insp.Servers()
+		if err == nil && len(servers) > len(before) {
 			return p, nil
 		}
 		select {
@@ -213,24 +188,6 @@ func (p *proc) cpuSeconds() float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100 // clock ticks (USER_HZ = 100 on Linux)
-}
-
-// redisCPU returns redis-server's used CPU seconds (user + sys).
-func (e *env) redisCPU(ctx context.Context) float64 {
-	info, err := e.rdb.Info(ctx, "cpu").Result()
-	if err != nil {
-		return 0
-	}
-	var total float64
-	for _, line := range strings.Split(info, "\r\n") {
-		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				f, _ := strconv.ParseFloat(v, 64)
-				total += f
-			}
-		}
-	}
-	return total
 }
 
 func (p *proc) stop() {

@@ -25,18 +25,18 @@ func (e *env) startLatency(ctx context.Context, rate int, dur time.Duration) ([]
 	}
 	measure := func(interval time.Duration) (result, error) {
 		var res result
-		if err := e.reset(ctx); err != nil {
+		if err := e.reset(ctx, e.single); err != nil {
 			return res, err
 		}
-		p, err := e.startRole(ctx, "worker", e.workerEnv("TASK_CHECK_INTERVAL="+interval.String()))
+		p, err := e.startRole(ctx, e.single, "worker", e.workerEnv(e.single, "TASK_CHECK_INTERVAL="+interval.String()))
 		if err != nil {
 			return res, err
 		}
 		defer p.stop()
 		// Idle load: commands per second while the worker waits for work.
-		c0, t0 := e.commandsProcessed(ctx), time.Now()
+		c0, t0 := e.single.commandsProcessed(ctx), time.Now()
 		time.Sleep(3 * time.Second) // measuring a rate over a fixed window, not synchronising
-		res.idleOpsPS = float64(e.commandsProcessed(ctx)-c0) / time.Since(t0).Seconds()
+		res.idleOpsPS = float64(e.single.commandsProcessed(ctx)-c0) / time.Since(t0).Seconds()
 
 		n := int(float64(rate) * dur.Seconds())
 		enqueued := make(map[string]time.Time, n)
@@ -53,7 +53,7 @@ func (e *env) startLatency(ctx context.Context, rate int, dur time.Duration) ([]
 					return res, err
 				}
 				t := time.Now()
-				if _, err := e.client.EnqueueContext(ctx, pr.Task); err != nil {
+				if _, err := e.single.client.EnqueueContext(ctx, pr.Task); err != nil {
 					return res, err
 				}
 				enqueued[room] = t
@@ -104,18 +104,4 @@ func (e *env) startLatency(ctx context.Context, rate int, dur time.Duration) ([]
 			Ratio: ratio(tuned.idleOpsPS, base.idleOpsPS), Goal: "report", Met: true,
 			Note: "one idle worker; the price of the shorter check interval"},
 	}, nil
-}
-
-func (e *env) commandsProcessed(ctx context.Context) int64 {
-	info, err := e.rdb.Info(ctx, "stats").Result()
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "total_commands_processed:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	return 0
 }

@@ -71,6 +71,17 @@ func Bin(tb testing.TB, name string) string {
 	return filepath.Join(binDir, name)
 }
 
+// RemoveBinaries deletes the binaries Bin built (about 65 MB per test
+// binary). Call it from TestMain once the tests have run.
+func RemoveBinaries() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+		binDir, built = "", map[string]error{}
+	}
+}
+
 // Proc is a running process with its combined output captured.
 type Proc struct {
 	Cmd    *exec.Cmd
@@ -98,6 +109,7 @@ func Start(tb testing.TB, bin string, env []string, args ...string) *Proc {
 	p := &Proc{name: filepath.Base(bin), lines: make(chan string, 1024), exited: make(chan struct{})}
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
+	dieWithParent(p.Cmd)
 	pr, pw := io.Pipe()
 	p.Cmd.Stdout, p.Cmd.Stderr = pw, pw
 	if err := p.Cmd.Start(); err != nil {

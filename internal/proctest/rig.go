@@ -1,10 +1,14 @@
 package proctest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,22 +17,41 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/cloudsim"
+	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
-// Rig is one binary-level test's world: a redis-server, the simulator
-// process, and an asynq client and inspector on a fresh database. Workers
-// and the enqueue CLI are started against it with WorkerEnv.
+// Rig is one binary-level test's world: its Redis — a fresh database of a
+// redis-server, or the whole of a Redis Cluster or a Sentinel-managed
+// primary — the simulator process, and a go-redis client, an asynq client
+// and an asynq inspector on that Redis. Workers and the enqueue CLI are
+// started against it with WorkerEnv, RedisEnv, RunCLI and StartCLI, which
+// give them the rig's topology as every meetops process reads it
+// (REDIS_URL, or REDIS_CLUSTER_ADDRS, or REDIS_SENTINEL_ADDRS and
+// REDIS_SENTINEL_MASTER).
 type Rig struct {
-	// Redis is the rig's redis-server (dedicated, or the package's shared
-	// one), DB the database the rig uses on it and RedisURL its URL.
+	// Topology is the kind of Redis the rig runs on.
+	Topology redisconf.Topology
+	// Redis is the rig's redis-server on a single-server rig (dedicated,
+	// or the package's shared one), DB the database the rig uses on it and
+	// RedisURL its URL. They are nil, 0 and "" on a Cluster or Sentinel rig.
 	Redis    *redistest.Server
 	DB       int
 	RedisURL string
-	// RDB, Client and Insp are a go-redis client, an asynq client and an
-	// asynq inspector on that database.
-	RDB    *redis.Client
+	// Cluster is the rig's Redis Cluster on a cluster rig, nil otherwise.
+	Cluster *redistest.Cluster
+	// Sentinel is the rig's Sentinel topology on a Sentinel rig, nil
+	// otherwise.
+	Sentinel *redistest.Sentinel
+	// RedisConfig is the rig's Redis as a meetops process is configured
+	// for it; RedisEnv spells it as environment variables.
+	RedisConfig redisconf.Config
+	// RDB, Client and Insp are a go-redis client for the topology (built
+	// by redisconf, as the processes build theirs: a cluster client on a
+	// cluster, a failover client on Sentinel), an asynq client and an
+	// asynq inspector on it.
+	RDB    redis.UniversalClient
 	Client *asynq.Client
 	Insp   *asynq.Inspector
 	// Sim is the simulator process.
@@ -44,32 +67,120 @@ type Rig struct {
 func NewRig(t *testing.T, opts redistest.Options, simArgs ...string) *Rig {
 	t.Helper()
 	redistest.RequireReal(t)
-	return newRig(t, redistest.New(t, opts), simArgs)
+	return newServerRig(t, redistest.New(t, opts), simArgs)
 }
 
 // NewSharedRig is NewRig on a fresh database of the package's shared
 // redis-server (redistest.Main), for tests that leave Redis alone.
 func NewSharedRig(t *testing.T, simArgs ...string) *Rig {
 	t.Helper()
-	return newRig(t, redistest.Shared(t), simArgs)
+	return newServerRig(t, redistest.Shared(t), simArgs)
 }
 
-func newRig(t *testing.T, srv *redistest.Server, simArgs []string) *Rig {
+// NewClusterRig is a rig on the Redis Cluster c, with the simulator (demo
+// world, plus simArgs). A cluster has only database 0, so the rig takes
+// the whole cluster: it waits until no other rig of the test binary uses c
+// (a test must not make two rigs on one cluster at once), then deletes
+// every key on it. Tests sharing a cluster (redistest.SharedCluster) thus
+// run one after another, each on an empty cluster.
+func NewClusterRig(t *testing.T, c *redistest.Cluster, simArgs ...string) *Rig {
 	t.Helper()
-	r := &Rig{Started: time.Now(), Redis: srv}
+	claim(t, c, c.Flush)
+	cfg := redisconf.Config{ClusterAddrs: c.Addrs()}
+	if c.Password() != "" {
+		// Cluster nodes take their credentials from REDIS_URL, whose host
+		// is ignored.
+		cfg.URL = (&url.URL{Scheme: "redis", User: url.UserPassword("", c.Password()), Host: "cluster.invalid:6379", Path: "/0"}).String()
+	}
+	r := &Rig{Started: time.Now(), Topology: redisconf.Cluster, Cluster: c}
+	r.connect(t, cfg, simArgs)
+	return r
+}
+
+// NewSentinelRig is a rig on the Sentinel-managed primary of x (database
+// 0), with the simulator (demo world, plus simArgs). Like NewClusterRig it
+// takes the whole topology: it waits until no other rig of the test binary
+// uses x, then deletes every key on it.
+func NewSentinelRig(t *testing.T, x *redistest.Sentinel, simArgs ...string) *Rig {
+	t.Helper()
+	claim(t, x, x.Flush)
+	cfg := redisconf.Config{SentinelAddrs: x.SentinelAddrs(), SentinelMaster: x.MasterName(), SentinelPassword: x.SentinelPassword()}
+	if x.Password() != "" {
+		cfg.URL = (&url.URL{Scheme: "redis", User: url.UserPassword("", x.Password()), Host: "sentinel.invalid:6379", Path: "/0"}).String()
+	}
+	r := &Rig{Started: time.Now(), Topology: redisconf.Sentinel, Sentinel: x}
+	r.connect(t, cfg, simArgs)
+	return r
+}
+
+// topologyLocks holds one mutex per Cluster or Sentinel that a rig has
+// claimed: the rig holds it until its test ends.
+var topologyLocks sync.Map
+
+// claim waits until no other rig holds topology, holds it until t ends,
+// and empties it with flush.
+func claim(t *testing.T, topology any, flush func(context.Context) error) {
+	t.Helper()
+	mu, _ := topologyLocks.LoadOrStore(topology, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	t.Cleanup(mu.(*sync.Mutex).Unlock) // registered first, so it runs last
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, flush(ctx), "empty the topology for the rig")
+}
+
+func newServerRig(t *testing.T, srv *redistest.Server, simArgs []string) *Rig {
+	t.Helper()
+	r := &Rig{Started: time.Now(), Topology: redisconf.Single, Redis: srv}
 	r.DB = r.Redis.DB(t)
 	r.RedisURL = r.Redis.URL(r.DB)
-	r.RDB = redis.NewClient(r.Redis.Options(r.DB))
+	r.connect(t, redisconf.Config{URL: r.RedisURL}, simArgs)
+	return r
+}
+
+// connect makes the rig's clients for cfg and starts the simulator.
+func (r *Rig) connect(t *testing.T, cfg redisconf.Config, simArgs []string) {
+	t.Helper()
+	r.RedisConfig = cfg
+	rdb, err := cfg.NewClient(redisconf.ClientOptions{})
+	require.NoError(t, err, "the rig's Redis client")
+	r.RDB = rdb
 	t.Cleanup(func() { _ = r.RDB.Close() })
 	r.Client = asynq.NewClientFromRedisClient(r.RDB)
 	r.Insp = asynq.NewInspectorFromRedisClient(r.RDB)
 	r.Sim = StartCloudsim(t, simArgs...)
-	return r
 }
 
-// WorkerEnv is the worker environment for this rig: Redis, the simulator's
-// endpoints and demo credentials (AK/SK and App ID), then extra (later
-// entries win).
+// RedisEnv is the environment that points a meetops process (worker or
+// enqueue) at the rig's Redis: REDIS_URL on a single server;
+// REDIS_CLUSTER_ADDRS (and REDIS_URL for a password) on a cluster;
+// REDIS_SENTINEL_ADDRS, REDIS_SENTINEL_MASTER (REDIS_SENTINEL_PASSWORD,
+// REDIS_URL for passwords) on Sentinel.
+func (r *Rig) RedisEnv() []string {
+	c := r.RedisConfig
+	var env []string
+	if c.URL != "" {
+		env = append(env, redisconf.EnvURL+"="+c.URL)
+	}
+	if len(c.ClusterAddrs) > 0 {
+		env = append(env, redisconf.EnvClusterAddrs+"="+strings.Join(c.ClusterAddrs, ","))
+	}
+	if len(c.SentinelAddrs) > 0 {
+		env = append(env, redisconf.EnvSentinelAddrs+"="+strings.Join(c.SentinelAddrs, ","),
+			redisconf.EnvSentinelMaster+"="+c.SentinelMaster)
+	}
+	if c.SentinelPassword != "" {
+		env = append(env, redisconf.EnvSentinelPassword+"="+c.SentinelPassword)
+	}
+	if c.AckReplicas > 0 {
+		env = append(env, redisconf.EnvAckReplicas+"="+strconv.Itoa(c.AckReplicas))
+	}
+	return env
+}
+
+// WorkerEnv is the worker environment for this rig: Redis (RedisEnv), the
+// simulator's endpoints and demo credentials (AK/SK and App ID), then
+// extra (later entries win).
 func (r *Rig) WorkerEnv(extra ...string) []string {
 	return r.WorkerEnvAuth("aksk", "appid", extra...)
 }
@@ -79,8 +190,8 @@ func (r *Rig) WorkerEnv(extra ...string) []string {
 // demo credentials).
 func (r *Rig) WorkerEnvAuth(rtc, meeting string, extra ...string) []string {
 	cr := cloudsim.DemoCredentials()
-	env := []string{"REDIS_URL=" + r.RedisURL, "LOG_FORMAT=json",
-		"RTC_ENDPOINT=" + r.Sim.URL, "IAM_ENDPOINT=" + r.Sim.URL, "MEETING_ENDPOINT=" + r.Sim.URL}
+	env := append(r.RedisEnv(), "LOG_FORMAT=json",
+		"RTC_ENDPOINT="+r.Sim.URL, "IAM_ENDPOINT="+r.Sim.URL, "MEETING_ENDPOINT="+r.Sim.URL)
 	switch rtc {
 	case "aksk":
 		env = append(env, "RTC_AK="+cr.AK, "RTC_SK="+cr.SK, "RTC_PROJECT_ID="+cr.ProjectID)

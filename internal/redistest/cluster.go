@@ -438,6 +438,74 @@ func (c *Cluster) WaitPromoted(ctx context.Context, key string) (promotedAt time
 	return promotedAt, newAddr, err
 }
 
+// RestartKilled starts the primaries that [Cluster.KillPrimaryFor] killed
+// again, on their old ports with their old directories (nodes.conf and
+// AOF), as a supervisor restarting a crashed process would, and waits,
+// polling every 20ms until ctx ends, until each is back as a replica of
+// the primary promoted in its place and in sync with it, so that every
+// primary has a replica again. (Should the cluster have failed over once
+// more meanwhile, a restarted node may be a primary again, with a replica
+// in sync.) It returns when that was first seen. Restarted nodes no longer
+// count as killed.
+func (c *Cluster) RestartKilled(ctx context.Context) (syncedAt time.Time, err error) {
+	c.mu.Lock()
+	killed := c.killed
+	c.killed = nil
+	c.mu.Unlock()
+	var restarted []*Server
+	for _, s := range c.nodes {
+		if slices.Contains(killed, s.Addr) && !s.running() {
+			if err := s.StartAgain(); err != nil {
+				return time.Time{}, err
+			}
+			restarted = append(restarted, s)
+		}
+	}
+	err = poll(ctx, "restarted nodes rejoin as replicas", func(ctx context.Context) (bool, string, error) {
+		for _, s := range restarted {
+			a := c.admin(s)
+			replica := replicaInSync(ctx, a)
+			if replica != "" && (!isMaster(ctx, a) || replicaOnline(ctx, a) != "") {
+				return false, s.Addr + ": " + replica, nil
+			}
+			info, err := a.ClusterInfo(ctx).Result()
+			if err != nil || infoField(info, "cluster_state") != "ok" {
+				return false, s.Addr + ": cluster_state:" + infoField(info, "cluster_state"), nil
+			}
+		}
+		syncedAt = time.Now()
+		return true, "", nil
+	})
+	return syncedAt, err
+}
+
+// replicaInSync returns "" when the server at a is a replica whose link to
+// its primary is up and not syncing, or else what it is.
+func replicaInSync(ctx context.Context, a *redis.Client) string {
+	repl, err := a.Info(ctx, "replication").Result()
+	if err != nil {
+		return err.Error()
+	}
+	if infoField(repl, "role") != "slave" || infoField(repl, "master_link_status") != "up" || infoField(repl, "master_sync_in_progress") != "0" {
+		return fmt.Sprintf("role:%s master_link_status:%s master_sync_in_progress:%s",
+			infoField(repl, "role"), infoField(repl, "master_link_status"), infoField(repl, "master_sync_in_progress"))
+	}
+	return ""
+}
+
+// replicaOnline returns "" when the server at a is a primary with a replica
+// that finished its sync (state=online), or else what it is.
+func replicaOnline(ctx context.Context, a *redis.Client) string {
+	repl, err := a.Info(ctx, "replication").Result()
+	if err != nil {
+		return err.Error()
+	}
+	if infoField(repl, "role") != "master" || !strings.Contains(infoField(repl, "slave0"), "state=online") {
+		return fmt.Sprintf("role:%s connected_slaves:%s slave0:%s", infoField(repl, "role"), infoField(repl, "connected_slaves"), infoField(repl, "slave0"))
+	}
+	return ""
+}
+
 // Close stops every node and removes their directories. On the shared
 // cluster it does nothing: [Main] closes that one.
 func (c *Cluster) Close() {

@@ -132,6 +132,24 @@ func TestClusterFailover(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "after", v)
 	require.NoError(t, c.Flush(ctx), "Flush skips the killed node")
+
+	// Restarted, the old primary rejoins as the new one's replica, so a
+	// write can be acknowledged by a replica again.
+	syncedAt, err := c.RestartKilled(ctx)
+	require.NoError(t, err)
+	t.Logf("old primary back as a replica in sync %s after the promotion", syncedAt.Sub(promotedAt).Round(time.Millisecond))
+	role, err := oldClient.Do(ctx, "ROLE").Slice()
+	require.NoError(t, err)
+	require.Equal(t, "slave", role[0])
+	require.NoError(t, cc.Set(ctx, key, "replicated", 0).Err())
+	newClient := redis.NewClient(now.Options(0))
+	defer newClient.Close()
+	n, err = newClient.Do(ctx, "WAIT", 1, 5000).Int()
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the restarted node acknowledges writes to the new primary")
+	v, err = oldClient.Do(ctx, "GET", key).Text()
+	require.ErrorContains(t, err, "MOVED", "the restarted node serves no slot")
+	require.Empty(t, v)
 }
 
 // TestTopologiesNeedTheRealServer: without redis-server there is no

@@ -443,6 +443,45 @@ func (x *Sentinel) WaitPromoted(ctx context.Context) (promotedAt time.Time, newA
 	return promotedAt, newAddr, err
 }
 
+// RestartKilled starts the primaries that [Sentinel.KillPrimary] killed
+// again, on their old ports with their old directories, as a supervisor
+// restarting a crashed process would; the sentinels turn each into a
+// replica of the primary promoted in its place (up to their 10 s INFO
+// period after it answers). It waits, polling every 20ms until ctx ends,
+// until the primary the sentinels report has a replica in sync again, and
+// returns when that was first seen. (Should the sentinels have failed over
+// once more meanwhile, the restarted node may be that primary.) Restarted
+// nodes no longer count as killed.
+func (x *Sentinel) RestartKilled(ctx context.Context) (syncedAt time.Time, err error) {
+	x.mu.Lock()
+	killed := x.killed
+	x.killed = nil
+	x.mu.Unlock()
+	for _, s := range x.data {
+		if slices.Contains(killed, s.Addr) && !s.running() {
+			if err := s.StartAgain(); err != nil {
+				return time.Time{}, err
+			}
+		}
+	}
+	err = poll(ctx, "the primary has a replica in sync again", func(ctx context.Context) (bool, string, error) {
+		addr, err := x.reportedPrimary(ctx)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		state := "sentinels report primary " + addr
+		if m, err := x.sentinel(x.sentinels[0]).Master(ctx, x.opts.MasterName).Result(); err == nil {
+			state += " (config-epoch " + m["config-epoch"] + ")"
+		}
+		if st := replicaOnline(ctx, x.admins.get(addr, x.opts.Password)); st != "" {
+			return false, state + ": " + st, nil
+		}
+		syncedAt = time.Now()
+		return true, "", nil
+	})
+	return syncedAt, err
+}
+
 // Close stops every process and removes their directories. On the shared
 // topology it does nothing: [Main] closes that one.
 func (x *Sentinel) Close() {

@@ -89,5 +89,20 @@ func TestSentinelFailover(t *testing.T) {
 	v, err := c.Get(ctx, "survivor").Result()
 	require.NoError(t, err)
 	require.Equal(t, "before", v, "the promoted replica has the acknowledged write")
+
+	// Restarted, the old primary is turned into the new one's replica by
+	// the sentinels, so a write can be acknowledged by a replica again.
+	syncedAt, err := x.RestartKilled(ctx)
+	require.NoError(t, err)
+	t.Logf("old primary back as a replica in sync %s after the promotion", syncedAt.Sub(promotedAt).Round(time.Millisecond))
+	require.NoError(t, c.Set(ctx, "after", "replicated", 0).Err())
+	n, err = c.Do(ctx, "WAIT", 1, 5000).Int()
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the restarted node acknowledges writes to the new primary")
+	back := redis.NewClient(old.Options(0))
+	defer back.Close()
+	role, err := back.Do(ctx, "ROLE").Slice()
+	require.NoError(t, err)
+	require.Equal(t, "slave", role[0])
 	require.NoError(t, x.Flush(ctx))
 }

@@ -28,8 +28,14 @@ import (
 func TestWorkerKilledMidBatch(t *testing.T) {
 	t.Parallel()
 	row := report(t, "1 worker killed (SIGKILL)")
-	const n = 2000
 	r := proctest.NewRig(t, redistest.Options{AppendFsyncAlways: true}, "-log-size", "16")
+	workerKilledMidBatch(t, r, row)
+}
+
+// workerKilledMidBatch is scenario 1 on the rig r, on any topology: it
+// fills row (all but its Scenario) before it asserts.
+func workerKilledMidBatch(t *testing.T, r *proctest.Rig, row *reliability.Row) {
+	const n = 2000
 	r.Sim.SetFaults(t, `{"dismiss": {"latency": "20ms"}}`)
 	env := r.WorkerEnv("RATELIMIT_RTC_ROOMS=off", "LOG_LEVEL=warn")
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/meetops/meetops/internal/proctest"
 	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/reliability"
 	"github.com/meetops/meetops/internal/tasks"
@@ -22,6 +23,7 @@ var summary reliability.Table
 // MEETOPS_RELIABILITY_REPORT names a file, writes it there too.
 func TestMain(m *testing.M) {
 	code := redistest.Run(m) // the shared server of NewSharedRig
+	proctest.RemoveBinaries()
 	_ = summary.Fprint(os.Stdout)
 	if path := os.Getenv("MEETOPS_RELIABILITY_REPORT"); path != "" {
 		if f, err := os.Create(path); err == nil {

@@ -1,8 +1,7 @@
 package reliability_test
 
 import (
-	"encoding/json"
-	"net/http"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/proctest"
+	"github.com/meetops/meetops/internal/reliability"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -19,32 +19,31 @@ import (
 // only waited keep their retry count at 0.
 func TestTwoWorkersShareTheRateLimit(t *testing.T) {
 	t.Parallel()
+	twoWorkersShareTheRateLimit(t, proctest.NewSharedRig(t, "-log-size", "10000"), &reliability.Row{})
+}
+
+// twoWorkersShareTheRateLimit is TestTwoWorkersShareTheRateLimit on the rig
+// r, on any topology (its simulator must log at least 40 requests); it
+// fills row's counts and note before it asserts on the pacing.
+func twoWorkersShareTheRateLimit(t *testing.T, r *proctest.Rig, row *reliability.Row) {
 	const n, limit = 40, 10
-	r := proctest.NewSharedRig(t, "-log-size", "10000")
 	env := r.WorkerEnv("RATELIMIT_RTC_ROOMS=10/s", "LOG_LEVEL=warn")
 	proctest.StartWorker(t, env)
 	proctest.StartWorker(t, env)
 
-	ops, _ := proctest.Dismissals("rl", n)
+	ops, effectKeys := proctest.Dismissals("rl", n)
 	keys := r.Enqueue(t, ops, tasks.TaskOptions{})
 	r.WaitSettled(t, n, 60*time.Second)
 	q := r.Queue()
 	require.Equal(t, n, q.Completed)
 	require.Zero(t, q.Archived, "nothing dead-lettered")
-	for k, info := range r.Infos(t, keys) {
+	infos := r.Infos(t, keys)
+	for k, info := range infos {
 		require.Zero(t, info.Retried, "waiting for the budget must not spend a retry: %s", k)
 	}
 
-	resp, err := http.Get(r.Sim.URL + "/_sim/log")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var log []struct {
-		Time time.Time `json:"time"`
-		Op   string    `json:"op"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&log))
 	var times []time.Time
-	for _, e := range log {
+	for _, e := range r.Sim.Log(t) {
 		if e.Op == "dismiss" {
 			times = append(times, e.Time)
 		}
@@ -60,6 +59,11 @@ func TestTwoWorkersShareTheRateLimit(t *testing.T) {
 		maxInWindow = max(maxInWindow, j-i)
 	}
 	t.Logf("busiest 1 s window: %d dismissals (limit %d/s, burst 1); span %s", maxInWindow, limit, times[n-1].Sub(times[0]))
+	lost, _ := proctest.Tally(t, infos)
+	st := r.Sim.Stats(t)
+	missing, dup, extra := proctest.Effects(t, st, "dismiss:", effectKeys)
+	row.Tasks, row.Lost, row.Duplicated, row.UpstreamCalls = n, lost+missing, dup+extra, proctest.Calls(st)
+	row.Note = fmt.Sprintf("2 workers at 10/s: busiest second %d calls", maxInWindow)
 	require.LessOrEqual(t, maxInWindow, limit+1)
 	require.GreaterOrEqual(t, times[n-1].Sub(times[0]), time.Duration(n-limit-1)*time.Second/limit,
 		"the calls are paced, not bunched")

@@ -15,30 +15,48 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/proctest"
+	"github.com/meetops/meetops/internal/reliability"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
 func TestWorkerBinaryRunsAllFiveOperationsAndStopsCleanly(t *testing.T) {
 	t.Parallel()
 	r := proctest.NewSharedRig(t)
-	w := proctest.StartWorker(t, r.WorkerEnv("SHUTDOWN_TIMEOUT=5s", "RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off"))
+	fiveOperations(t, r, func(ops []tasks.Op) []string { return r.Enqueue(t, ops, tasks.TaskOptions{}) }, &reliability.Row{})
+}
 
-	ops := []tasks.Op{
+// fiveOps are one task of each operation, on objects of the simulator's
+// demo world, and fiveOpsEffects the effects they must have.
+var (
+	fiveOps = []tasks.Op{
 		tasks.Dismiss{AppID: "demo-app", RoomID: "room-001"},
 		tasks.Disable{AppID: "demo-app-2"},
 		tasks.Cancel{ConferenceID: "900000001"},
 		tasks.HangUp{ConferenceID: "900000010", ParticipantIDs: []string{"p-001", "p-002"}},
 		tasks.Reclaim{Account: "member-alice", VMRIDs: []string{"vmr-alice-1"}},
 	}
-	keys := r.Enqueue(t, ops, tasks.TaskOptions{})
+	fiveOpsEffects = []string{"dismiss:demo-app/room-001", "disable:demo-app-2", "cancel:900000001",
+		"hangup:900000010/p-001", "hangup:900000010/p-002", "reclaim:member-alice/vmr-alice-1"}
+)
+
+// fiveOperations runs fiveOps, enqueued with enqueue (which returns their
+// keys), through a worker on the rig r, on any topology: every task
+// completes with its effect once, the worker's metrics and dashboard see
+// them, and SIGTERM stops it cleanly. It fills row's counts first.
+func fiveOperations(t *testing.T, r *proctest.Rig, enqueue func([]tasks.Op) []string, row *reliability.Row) {
+	w := proctest.StartWorker(t, r.WorkerEnv("SHUTDOWN_TIMEOUT=5s", "RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off"))
+
+	keys := enqueue(fiveOps)
 	r.WaitSettled(t, len(keys), 30*time.Second)
-	for k, info := range r.Infos(t, keys) {
+	infos := r.Infos(t, keys)
+	st := r.Sim.Stats(t)
+	lost, _ := proctest.Tally(t, infos)
+	missing, dup, extra := proctest.Effects(t, st, "", fiveOpsEffects)
+	row.Tasks, row.Lost, row.Duplicated, row.UpstreamCalls = len(keys), lost+missing, dup+extra, proctest.Calls(st)
+	for k, info := range infos {
 		require.Equal(t, asynq.TaskStateCompleted, info.State, k)
 	}
-
-	st := r.Sim.Stats(t)
-	for _, e := range []string{"dismiss:demo-app/room-001", "disable:demo-app-2", "cancel:900000001",
-		"hangup:900000010/p-001", "hangup:900000010/p-002", "reclaim:member-alice/vmr-alice-1"} {
+	for _, e := range fiveOpsEffects {
 		require.Equal(t, 1, st.Effects[e], "simulator effect %s", e)
 	}
 
