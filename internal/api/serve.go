@@ -1,0 +1,106 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/meetops/meetops"
+	"github.com/meetops/meetops/internal/httpguard"
+	"github.com/meetops/meetops/internal/ratelimit"
+	"github.com/meetops/meetops/internal/version"
+)
+
+// shutdownGrace is how long in-flight requests get after SIGTERM: the
+// listener's write timeout, which no request outlives anyway.
+const shutdownGrace = httpguard.DefaultWriteTimeout
+
+// Run serves the API for cfg (validated) until ctx is cancelled, then
+// stops taking connections, lets the requests in flight finish (up to
+// shutdownGrace) and returns nil. It logs to logOut. Redis need not be up:
+// requests answer 503 until it is, and /readyz says so.
+func Run(ctx context.Context, cfg Config, logOut io.Writer) error {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := NewLogger(logOut, cfg.LogLevel, cfg.LogFormat)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	// go-redis prints its connection errors itself; the API answers them.
+	redis.SetLogger(redisLogger{log.With("component", "go-redis")})
+	client, err := meetops.NewClientFromConfig(cfg.Redis, meetops.WithDedupWindow(cfg.DedupWindow),
+		meetops.WithCallbackHosts(cfg.CallbackAllowHosts...), meetops.WithDialTimeout(2*time.Second))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	limit, _ := ratelimit.ParseLimit(cfg.RateLimit) // validated
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s, err := New(Options{Producer: client, Tokens: cfg.Tokens, RateLimit: limit, Logger: log, Registerer: reg, Gatherer: reg})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("API_ADDR %s: %w", cfg.Addr, err)
+	}
+	return Serve(ctx, ln, s.Handler(), log, cfg.String())
+}
+
+// Serve serves h on ln with the hardening every meetops listener has
+// (httpguard: timeouts, header limit, security headers; the body limits
+// are the API's own, per route) until ctx is cancelled, then shuts down
+// gracefully and returns nil. about describes the configuration for the
+// start-up line.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, about string) error {
+	srv := httpguard.Server(h, httpguard.Options{MaxBodyBytes: -1})
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("api listening", "addr", ln.Addr().String(), "version", version.Version, "config", about)
+	select {
+	case err := <-served:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new connections; finishing the requests in flight", "grace", shutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(<-served, http.ErrServerClosed) && err == nil {
+		log.Info("api stopped")
+		return nil
+	}
+	return fmt.Errorf("api: shutdown: %w", err)
+}
+
+// String describes the configuration for the start-up line, without a
+// password or a token hash.
+func (c Config) String() string {
+	names := make([]string, len(c.Tokens))
+	for i, t := range c.Tokens {
+		names[i] = t.Name + ":" + string(t.Scope)
+	}
+	return fmt.Sprintf("redis %s, tokens %v, rate limit %s per token, callback hosts %v, dedup window %s",
+		c.Redis, names, c.RateLimit, c.CallbackAllowHosts, c.DedupWindow)
+}
+
+// redisLogger sends go-redis's internal messages to the debug log.
+type redisLogger struct{ l *slog.Logger }
+
+// Printf implements go-redis's internal logging interface.
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...))
+}
