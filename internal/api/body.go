@@ -125,3 +125,16 @@ func orNone(names []string) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// noBody refuses a request body where the API takes none (a requeue, a
+// purge), as the document says: 400.
+func noBody(r *http.Request) *Problem {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	var b [1]byte
+	if n, _ := io.ReadFull(r.Body, b[:]); n == 0 && r.ContentLength < 0 {
+		return nil
+	}
+	return newProblem(typeMalformed, r.Method+" "+r.URL.Path+" takes no body")
+}

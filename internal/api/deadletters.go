@@ -72,6 +72,9 @@ func (s *Server) requeueDeadLetter(w http.ResponseWriter, r *http.Request, c *ca
 	if _, p := query(r); p != nil {
 		return p
 	}
+	if p := noBody(r); p != nil {
+		return p
+	}
 	key := r.PathValue("key")
 	c.log(slog.String("key", key))
 	ctx, cancel := withTimeout(r, s.opTimeout)
@@ -87,6 +90,9 @@ func (s *Server) requeueDeadLetter(w http.ResponseWriter, r *http.Request, c *ca
 // purgeDeadLetter is DELETE /v1/dead-letters/{key}: 204, or 404.
 func (s *Server) purgeDeadLetter(w http.ResponseWriter, r *http.Request, c *call) *Problem {
 	if _, p := query(r); p != nil {
+		return p
+	}
+	if p := noBody(r); p != nil {
 		return p
 	}
 	key := r.PathValue("key")

@@ -24,7 +24,14 @@ import (
 	"github.com/meetops/meetops/internal/redistest"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+func TestMain(m *testing.M) {
+	redis.SetLogger(quiet{}) // go-redis's dial errors while a test stops Redis
+	redistest.Main(m)
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 // rig is an API server on a real HTTP listener and a private Redis
 // database, with a client whose every exchange is checked against the
@@ -233,5 +240,3 @@ func (r *rig) logLines() []map[string]any {
 	}
 	return out
 }
-
-var _ = context.Background
