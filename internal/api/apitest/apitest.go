@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,10 +157,22 @@ func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) err
 // path or method the document does not have must be marked Invalid, and
 // its answer must be a Problem (404, 405).
 func (s *Spec) Check(req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) error {
-	return s.check(req, reqBody, resp, respBody, expectationOf(req))
+	return s.check(req, reqBody, resp, respBody, expectationOf(req), nil)
 }
 
-func (s *Spec) check(req *http.Request, reqBody []byte, resp *http.Response, respBody []byte, want expectation) error {
+// OperationIDs lists the document's operations.
+func (s *Spec) OperationIDs() []string {
+	var ids []string
+	for _, item := range s.doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			ids = append(ids, op.OperationID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (s *Spec) check(req *http.Request, reqBody []byte, resp *http.Response, respBody []byte, want expectation, seen func(operationID string)) error {
 	ctx := context.Background()
 	vreq := req.Clone(ctx)
 	vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
@@ -172,6 +185,9 @@ func (s *Spec) check(req *http.Request, reqBody []byte, resp *http.Response, res
 			return fmt.Errorf("%s %s: not in the document: %w", req.Method, req.URL.Path, err)
 		}
 		return s.checkProblem(resp, respBody)
+	}
+	if seen != nil {
+		seen(route.Operation.OperationID)
 	}
 	in := &openapi3filter.RequestValidationInput{
 		Request: vreq, PathParams: params, Route: route,
@@ -264,8 +280,9 @@ type transport struct {
 	tb   testing.TB
 	base http.RoundTripper
 	// expect, for a proxy, is the expectation of the requests passing
-	// (set by the test around them).
+	// (set by the test around them); seen is told the operation of each.
 	expect *atomic.Int32
+	seen   func(operationID string)
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -293,7 +310,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.spec.check(req, body, resp, respBody, want); err != nil {
+	if err := t.spec.check(req, body, resp, respBody, want, t.seen); err != nil {
 		t.tb.Errorf("apitest: %v", err)
 	}
 	return resp, nil
@@ -305,6 +322,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 type Proxy struct {
 	*httptest.Server
 	expect atomic.Int32
+	mu     sync.Mutex
+	seen   map[string]bool
 }
 
 // NewProxy starts a Proxy to target (http://host:port), closed at the end
@@ -314,12 +333,29 @@ func (s *Spec) NewProxy(tb testing.TB, target string) *Proxy {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &Proxy{}
+	p := &Proxy{seen: map[string]bool{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.Transport = &transport{spec: s, tb: tb, base: http.DefaultTransport, expect: &p.expect}
+	rp.Transport = &transport{spec: s, tb: tb, base: http.DefaultTransport, expect: &p.expect, seen: func(id string) {
+		p.mu.Lock()
+		p.seen[id] = true
+		p.mu.Unlock()
+	}}
 	p.Server = httptest.NewServer(rp)
 	tb.Cleanup(p.Close)
 	return p
+}
+
+// Seen lists the document's operations that requests through the proxy
+// have reached.
+func (p *Proxy) Seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for id := range p.seen {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // ExpectInvalid says whether the requests passing from now on are ones
