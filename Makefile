@@ -50,10 +50,12 @@ compose-check:
 	$$dc config -q; \
 	test "$$($$dc config --profiles)" = dev || { echo "compose-check: want one profile, dev"; exit 1; }; \
 	$$dc config | grep -q "DASHBOARD_INSECURE: '0'" || { echo "compose-check: the worker must not serve the dashboard without auth by default (DASHBOARD_INSECURE=0)"; exit 1; }; \
+	$$dc config | grep -q "API_ADDR: 0.0.0.0:8090" || { echo "compose-check: the api service must listen on 0.0.0.0:8090 in its container"; exit 1; }; \
 	sed 's/^#dev //' .env.example > "$$tmp/.env"; \
 	$$dc --profile dev config -q; \
 	$$dc --profile dev config | grep -q 'RTC_ENDPOINT: http://cloudsim:9080' || { echo "compose-check: dev .env does not point the worker at cloudsim"; exit 1; }; \
 	$$dc --profile dev config | grep -q "DASHBOARD_INSECURE: '1'" || { echo "compose-check: the dev .env must opt the worker's dashboard out of auth explicitly (DASHBOARD_INSECURE=1)"; exit 1; }; \
+	$$dc --profile dev config | grep -q "API_TOKENS: dev admin sha256:" || { echo "compose-check: the dev .env must give the api service its dev token (API_TOKENS)"; exit 1; }; \
 	echo "compose-check: docker-compose.yml valid (default and dev profiles)"
 	@gomod=$$(awk '$$1 == "go" {print $$2}' go.mod); \
 	grep -qx "ARG GO_VERSION=$$gomod" Dockerfile || { echo "compose-check: Dockerfile's ARG GO_VERSION must be go.mod's go $$gomod"; exit 1; }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,7 +35,9 @@ func Run(ctx context.Context, cfg Config, logOut io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := NewLogger(logOut, cfg.LogLevel, cfg.LogFormat)
+	out := newLogBuffer(logOut)
+	defer out.Close()
+	log := NewLogger(out, cfg.LogLevel, cfg.LogFormat)
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
@@ -103,4 +107,56 @@ type redisLogger struct{ l *slog.Logger }
 // Printf implements go-redis's internal logging interface.
 func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	r.l.DebugContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// logBuffer buffers log lines and writes them out at least every
+// logFlushEvery, and at Close: one write for many access log lines instead
+// of one per request (a line is at most that late, and lost if the
+// process is killed within it).
+type logBuffer struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	stop chan struct{}
+	done chan struct{}
+}
+
+// logFlushEvery bounds how late a log line is written.
+const logFlushEvery = 100 * time.Millisecond
+
+func newLogBuffer(w io.Writer) *logBuffer {
+	b := &logBuffer{w: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		t := time.NewTicker(logFlushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				b.flush()
+			case <-b.stop:
+				b.flush()
+				return
+			}
+		}
+	}()
+	return b
+}
+
+// Write implements io.Writer; slog writes one whole line per call.
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.w.Write(p)
+}
+
+func (b *logBuffer) flush() {
+	b.mu.Lock()
+	_ = b.w.Flush()
+	b.mu.Unlock()
+}
+
+// Close writes out what is buffered and stops the flusher.
+func (b *logBuffer) Close() {
+	close(b.stop)
+	<-b.done
 }

@@ -47,7 +47,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	role := fs.String("role", "", "internal: run as a worker process (worker or bare)")
 	jsonOut := fs.String("json", "bench-results.json", "write the results as JSON to this file")
-	only := fs.String("only", "", "comma-separated scenarios to run (bulk,drain,latency50,startlat); default all")
+	only := fs.String("only", "", "comma-separated scenarios to run (bulk,drain,latency50,startlat,api); default all")
 	scale := fs.Float64("scale", 1, "multiply task counts (0.1 for a quick run)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,6 +93,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"startlat", func() ([]Row, error) {
 			return env.startLatency(ctx, 500, time.Duration(float64(20*time.Second)**scale))
 		}},
+		{"api", func() ([]Row, error) { return env.apiBench(ctx, n(20_000), n(100_000)) }},
 	} {
 		if !want(s.name) {
 			continue
