@@ -36,6 +36,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer s.Close()
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Config = httpguard.Server(s.Handler(), httpguard.Options{MaxBodyBytes: -1})
 	srv.Start()

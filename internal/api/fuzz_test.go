@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -150,7 +149,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("unexpected status %d", code)
 		}
 		if strings.Contains(rec.Body.String(), secret) {
-			t.Fatal(fmt.Sprintf("the token in an answer: %q", rec.Body))
+			t.Fatalf("the token in an answer: %q", rec.Body)
 		}
 	})
 }

@@ -50,7 +50,7 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request, c *call) *Probl
 	c.log(slog.String("op", op))
 	ctx, cancel := withTimeout(r, s.opTimeout)
 	defer cancel()
-	info, err := s.producer.Enqueue(ctx, it.Op, append(it.Options(), meetops.WithOrigin(c.token.Name))...)
+	info, err := s.single.enqueue(ctx, it.Op, append(it.Options(), meetops.WithOrigin(c.token.Name)))
 	if err != nil {
 		return s.enqueueProblem(c, op, err)
 	}

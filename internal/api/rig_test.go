@@ -95,6 +95,7 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 		Registerer: r.reg, Gatherer: r.reg,
 	})
 	require.NoError(t, err)
+	t.Cleanup(s.Close)
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Config = httpguard.Server(s.Handler(), httpguard.Options{MaxBodyBytes: -1})
 	srv.Start()

@@ -54,6 +54,8 @@ type Server struct {
 	// batchTimeout and opTimeout bound the work of one request (Redis
 	// calls included), within the listener's write timeout.
 	batchTimeout, opTimeout time.Duration
+	// single enqueues the operations of POST /v1/operations.
+	single *coalescer
 }
 
 // New returns a Server for o.
@@ -78,8 +80,13 @@ func New(o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.single = newCoalescer(s.producer, s.opTimeout)
 	return s, nil
 }
+
+// Close stops the Server's background work; call it once nothing is
+// served any more (after http.Server.Shutdown).
+func (s *Server) Close() { s.single.close() }
 
 // call is one request in a handler: the token that made it, and what the
 // access log line says besides the basics.

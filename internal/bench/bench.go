@@ -93,7 +93,9 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"startlat", func() ([]Row, error) {
 			return env.startLatency(ctx, 500, time.Duration(float64(20*time.Second)**scale))
 		}},
-		{"api", func() ([]Row, error) { return env.apiBench(ctx, n(20_000), n(100_000)) }},
+		{"api", func() ([]Row, error) {
+			return env.apiBench(ctx, time.Duration(float64(3*time.Second)**scale), n(100_000))
+		}},
 	} {
 		if !want(s.name) {
 			continue

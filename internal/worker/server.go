@@ -237,6 +237,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		_ = w.http.Shutdown(sctx)
 		cancel()
 	}
+	if w.api != nil {
+		w.api.Close()
+	}
 	w.log.Info().Msg("worker stopped")
 	return err
 }
