@@ -1,7 +1,8 @@
-# meetops image: the worker (entrypoint), plus enqueue and cloudsim.
+# meetops image: the worker (entrypoint), plus api, enqueue and cloudsim.
 #
 #   docker build --build-arg VERSION="$(git describe --tags --always --dirty)" -t meetops .
 #   docker run --rm --env-file .env -p 127.0.0.1:8080:8080 meetops
+#   docker run --rm --entrypoint api -e API_ADDR=0.0.0.0:8090 -e API_TOKENS_FILE=… -p 127.0.0.1:8090:8090 meetops
 #   docker run --rm --entrypoint enqueue -e REDIS_URL=redis://… meetops dead list
 #
 # The build stage runs exactly `make build`'s go build command (CI runs
@@ -19,7 +20,7 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/meetops/meetops/internal/version.Version=${VERSION}" \
-      -o /out/ ./cmd/worker ./cmd/enqueue ./cmd/cloudsim
+      -o /out/ ./cmd/worker ./cmd/api ./cmd/enqueue ./cmd/cloudsim
 
 # One static busybox binary, installed as `wget`, gives the compose
 # healthcheck an HTTP probe: the runtime image has no shell and no curl.
@@ -36,7 +37,7 @@ LABEL org.opencontainers.image.title="meetops" \
       org.opencontainers.image.source="https://github.com/meetops/meetops" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=busybox /bin/busybox /usr/local/bin/wget
-COPY --from=build /out/worker /out/enqueue /out/cloudsim /usr/local/bin/
+COPY --from=build /out/worker /out/api /out/enqueue /out/cloudsim /usr/local/bin/
 # Inside a container the network namespace is the boundary: listen on every
 # interface so a published port reaches /metrics, /healthz and /monitoring.
 # That address is not loopback, so the dashboard needs auth: the worker
@@ -47,6 +48,8 @@ COPY --from=build /out/worker /out/enqueue /out/cloudsim /usr/local/bin/
 # image says it does not serve task payloads without auth.
 ENV HTTP_ADDR=0.0.0.0:8080 \
     DASHBOARD_INSECURE=0
-EXPOSE 8080
+# The api binary (--entrypoint api) listens on API_ADDR; run it with
+# API_ADDR=0.0.0.0:8090 in a container, as compose does.
+EXPOSE 8080 8090
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/worker"]

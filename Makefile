@@ -50,10 +50,12 @@ compose-check:
 	$$dc config -q; \
 	test "$$($$dc config --profiles)" = dev || { echo "compose-check: want one profile, dev"; exit 1; }; \
 	$$dc config | grep -q "DASHBOARD_INSECURE: '0'" || { echo "compose-check: the worker must not serve the dashboard without auth by default (DASHBOARD_INSECURE=0)"; exit 1; }; \
+	$$dc config | grep -q "API_ADDR: 0.0.0.0:8090" || { echo "compose-check: the api service must listen on 0.0.0.0:8090 in its container"; exit 1; }; \
 	sed 's/^#dev //' .env.example > "$$tmp/.env"; \
 	$$dc --profile dev config -q; \
 	$$dc --profile dev config | grep -q 'RTC_ENDPOINT: http://cloudsim:9080' || { echo "compose-check: dev .env does not point the worker at cloudsim"; exit 1; }; \
 	$$dc --profile dev config | grep -q "DASHBOARD_INSECURE: '1'" || { echo "compose-check: the dev .env must opt the worker's dashboard out of auth explicitly (DASHBOARD_INSECURE=1)"; exit 1; }; \
+	$$dc --profile dev config | grep -q "API_TOKENS: dev admin sha256:" || { echo "compose-check: the dev .env must give the api service its dev token (API_TOKENS)"; exit 1; }; \
 	echo "compose-check: docker-compose.yml valid (default and dev profiles)"
 	@gomod=$$(awk '$$1 == "go" {print $$2}' go.mod); \
 	grep -qx "ARG GO_VERSION=$$gomod" Dockerfile || { echo "compose-check: Dockerfile's ARG GO_VERSION must be go.mod's go $$gomod"; exit 1; }
@@ -67,15 +69,21 @@ clean:
 ## deps-check: the producer side (the root package and cmd/enqueue) links
 ## nothing of the worker: not the upstream client, the simulator, zerolog,
 ## Prometheus or the dashboard. A service that only enqueues pulls in asynq,
-## go-redis and the task model.
+## go-redis and the task model. The HTTP API (cmd/api) is on the producer
+## side too: the same rule, but for Prometheus, which serves its /metrics
+## (with a registry of its own, not the worker's collectors).
 PRODUCERS     := . ./cmd/enqueue
 WORKER_ONLY   := github.com/meetops/meetops/internal/(apiclient|cloudsim|executor)|github.com/rs/zerolog|github.com/prometheus/client_golang|github.com/hibiken/asynqmon
+API_PRODUCERS := ./cmd/api
+API_FORBIDDEN := github.com/meetops/meetops/internal/(apiclient|cloudsim|executor|metrics|worker)|github.com/rs/zerolog|github.com/hibiken/asynqmon
 deps-check:
-	@set -e; for p in $(PRODUCERS); do \
-	  bad=$$($(GO) list -deps $$p | grep -E '^($(WORKER_ONLY))(/|$$)' || true); \
-	  if [ -n "$$bad" ]; then echo "deps-check: $$p links worker-only packages:"; echo "$$bad"; exit 1; fi; \
-	  echo "deps-check: $$p: $$($(GO) list -deps $$p | wc -l) packages, none worker-only"; \
-	done
+	@set -e; check() { \
+	  bad=$$($(GO) list -deps $$1 | grep -E "^($$2)(/|$$)" || true); \
+	  if [ -n "$$bad" ]; then echo "deps-check: $$1 links worker-only packages:"; echo "$$bad"; exit 1; fi; \
+	  echo "deps-check: $$1: $$($(GO) list -deps $$1 | wc -l) packages, none worker-only"; \
+	}; \
+	for p in $(PRODUCERS); do check $$p '$(WORKER_ONLY)'; done; \
+	for p in $(API_PRODUCERS); do check $$p '$(API_FORBIDDEN)'; done
 
 ## fuzz: run each native fuzz target for FUZZTIME (default 60s); their seed
 ## corpora (testdata/fuzz/) also run in `make test`. A crash is saved in the
@@ -83,7 +91,7 @@ deps-check:
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./internal/tasks:FuzzDecode ./internal/tasks:FuzzResultJSON ./internal/apiclient:FuzzSignVerify \
                 ./internal/bulk:FuzzJSONL ./internal/bulk:FuzzCSV ./internal/bulk:FuzzFastPathAgrees \
-                ./internal/termtext:FuzzEscape
+                ./internal/termtext:FuzzEscape ./internal/api:FuzzDecode
 .PHONY: fuzz
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

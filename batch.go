@@ -163,6 +163,7 @@ func taskOf(p tasks.Prepared, now time.Time) asynqdb.Task {
 		Retry:     p.MaxRetry,
 		Timeout:   p.Timeout,
 		Retention: p.Retention,
+		Origin:    p.Origin,
 	}
 	if p.ProcessAt.After(now) { // as asynq decides between schedule and enqueue
 		t.ProcessAt = p.ProcessAt

@@ -22,18 +22,19 @@ import (
 func batchRequests() []meetops.Request {
 	later := time.Now().Add(time.Hour).Truncate(time.Second)
 	return []meetops.Request{
-		{Op: meetops.Dismiss{AppID: "demo-app", RoomID: "room-001"}},
+		{Op: meetops.Dismiss{AppID: "demo-app", RoomID: "room-001"}, Opts: []meetops.Option{meetops.WithOrigin("billing")}},
 		{Op: meetops.HangUp{ConferenceID: "900000010", ParticipantIDs: []string{"p-002", "p-001", "p-002"}}},
 		{Op: meetops.Disable{AppID: "a"}, Opts: []meetops.Option{meetops.WithKey("job-1"), meetops.WithQueue("critical"), meetops.WithMaxRetry(0)}},
-		{Op: meetops.Cancel{ConferenceID: "900000001", EndOngoing: true}, Opts: []meetops.Option{meetops.ProcessAt(later), meetops.WithMaxRetry(3)}},
+		{Op: meetops.Cancel{ConferenceID: "900000001", EndOngoing: true}, Opts: []meetops.Option{meetops.ProcessAt(later), meetops.WithMaxRetry(3), meetops.WithOrigin("ops-ü")}},
 		{Op: meetops.Reclaim{Account: "bob", AccountType: 1, VMRIDs: []string{"v-2", "v-1"}}, Opts: []meetops.Option{meetops.ProcessAt(time.Now().Add(-time.Hour))}},
 		{Op: meetops.Disable{AppID: "b"}, Opts: []meetops.Option{meetops.WithKey("job-1"), meetops.WithQueue("critical")}}, // key reused
-		{Op: meetops.Dismiss{AppID: "demo-app", RoomID: "room-001"}},                                                       // duplicate
+		{Op: meetops.Dismiss{AppID: "demo-app", RoomID: "room-001"}, Opts: []meetops.Option{meetops.WithOrigin("other")}},  // duplicate, whoever asks
 		{Op: meetops.HangUp{ConferenceID: "900000010", ParticipantIDs: []string{"p-001", "p-002"}}},                        // duplicate
 		{Op: meetops.Disable{AppID: "b"}, Opts: []meetops.Option{meetops.WithKey("job-1")}},                                // other queue: new
-		{Op: meetops.Dismiss{AppID: "", RoomID: ".."}},                                                                     // invalid
+		{Op: meetops.Dismiss{AppID: "", RoomID: ".."}}, // invalid
 		{Op: nil},
 		{Op: meetops.Disable{AppID: "c"}, Opts: []meetops.Option{meetops.WithMaxRetry(-1), meetops.WithQueue("")}}, // invalid
+		{Op: meetops.Disable{AppID: "d"}, Opts: []meetops.Option{meetops.WithOrigin("bad\norigin")}},               // invalid
 	}
 }
 

@@ -2,10 +2,12 @@ package meetops
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,6 +106,71 @@ func (c *Client) DeadLetters(ctx context.Context, f DeadLetterFilter, fn func(De
 		return err
 	}
 	return c.dead.Each(ctx, sf, func(r deadletter.Record) error { return fn(deadLetterOf(r)) })
+}
+
+// DeadLetterPage is one page of dead letters (see Client.DeadLetterPage).
+type DeadLetterPage struct {
+	// Items are the page's dead letters, oldest first.
+	Items []DeadLetter
+	// Next is the cursor of the following page; "" on the last one.
+	Next string
+}
+
+// MaxDeadLetterPage is the largest page DeadLetterPage returns.
+const MaxDeadLetterPage = 1000
+
+// DeadLetterPage returns up to limit dead letters f selects (limit < 1:
+// 100; at most MaxDeadLetterPage), oldest first, starting after cursor ("":
+// the first page). A cursor is opaque; pass the Next of the page before.
+// Pages neither repeat nor skip a dead letter while others are requeued or
+// purged, and one dead-lettered later shows on a later page. A cursor
+// that is not one is an error matching ErrInvalid, naming "cursor".
+func (c *Client) DeadLetterPage(ctx context.Context, f DeadLetterFilter, cursor string, limit int) (DeadLetterPage, error) {
+	sf, err := f.store()
+	var pos deadletter.Position
+	if cursor != "" {
+		var perr error
+		if pos, perr = parseCursor(cursor); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}
+	if err != nil {
+		return DeadLetterPage{}, err
+	}
+	if limit < 1 {
+		limit = 100
+	}
+	recs, more, err := c.dead.Page(ctx, sf, pos, min(limit, MaxDeadLetterPage))
+	if err != nil {
+		return DeadLetterPage{}, err
+	}
+	page := DeadLetterPage{Items: make([]DeadLetter, len(recs))}
+	for i, r := range recs {
+		page.Items[i] = deadLetterOf(r)
+	}
+	if more {
+		page.Next = cursorOf(deadletter.PositionOf(recs[len(recs)-1]))
+	}
+	return page, nil
+}
+
+// cursorOf encodes a page position as an opaque, URL-safe cursor.
+func cursorOf(p deadletter.Position) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(p.DeadAtMilli, 10) + ":" + p.Key))
+}
+
+func parseCursor(s string) (deadletter.Position, error) {
+	bad := &FieldError{Field: "cursor", Msg: "not a cursor this server returned"}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return deadletter.Position{}, bad
+	}
+	ms, key, ok := strings.Cut(string(b), ":")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || key == "" {
+		return deadletter.Position{}, bad
+	}
+	return deadletter.Position{DeadAtMilli: n, Key: key}, nil
 }
 
 // CountDeadLetters counts the dead letters f selects.

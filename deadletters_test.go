@@ -3,6 +3,7 @@ package meetops_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/hibiken/asynq"
@@ -51,6 +52,48 @@ func TestDeadLettersListShowAndFilter(t *testing.T) {
 	require.ErrorIs(t, err, meetops.ErrInvalid)
 	require.ErrorContains(t, err, "explode")
 	require.ErrorContains(t, err, "boredom")
+}
+
+// DeadLetterPage pages through a filter with opaque cursors; a cursor it
+// did not make is refused, naming the parameter.
+func TestDeadLetterPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var want []string
+	for i := range 7 {
+		key := fmt.Sprintf("k/%d?#", i) // keys of any characters survive the cursor
+		b.addDeadLetter(t, key, meetops.Dismiss{AppID: "a", RoomID: fmt.Sprint(i)}, meetops.ReasonHTTP4xx)
+		want = append(want, key)
+	}
+	b.addDeadLetter(t, "other", meetops.Disable{AppID: "a"}, meetops.ReasonHTTP4xx)
+	var got []string
+	cursor := ""
+	for range 10 {
+		page, err := b.client.DeadLetterPage(b.ctx, meetops.DeadLetterFilter{Op: "dismiss"}, cursor, 3)
+		require.NoError(t, err)
+		for _, d := range page.Items {
+			require.Equal(t, "dismiss", d.Op)
+			got = append(got, d.Key)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+		require.Len(t, page.Items, 3)
+		require.NotContains(t, cursor, "/", "URL-safe")
+	}
+	require.Equal(t, want, got)
+
+	page, err := b.client.DeadLetterPage(b.ctx, meetops.DeadLetterFilter{}, "", 0)
+	require.NoError(t, err)
+	require.Len(t, page.Items, 8)
+	require.Empty(t, page.Next)
+
+	for _, bad := range []string{"!!", "bm90IGEgY3Vyc29y", "OjE"} {
+		_, err = b.client.DeadLetterPage(b.ctx, meetops.DeadLetterFilter{Op: "nope"}, bad, 1)
+		require.ErrorIs(t, err, meetops.ErrInvalid)
+		require.ErrorContains(t, err, "cursor: ")
+		require.ErrorContains(t, err, "op: ")
+	}
 }
 
 // A dead letter whose retries ran out comes back with a fresh budget: a

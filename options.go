@@ -86,6 +86,19 @@ func ProcessIn(d time.Duration) Option {
 	}
 }
 
+// WithOrigin records who enqueues the operation (a service's name, an API
+// token's NAME) in its task, where Status reports it as Origin. It is not
+// part of the payload: the key and the duplicate rules do not depend on
+// it, and a duplicate keeps the origin of the task that holds the key.
+// An origin follows the rules of an ID (1–128 bytes of UTF-8, no control
+// characters).
+func WithOrigin(origin string) Option {
+	return func(o *tasks.TaskOptions) error {
+		o.Origin = origin
+		return nil
+	}
+}
+
 // WithMaxRetry sets how many times a transient failure is retried before
 // the task is dead-lettered (default 12); 0 means never.
 func WithMaxRetry(n int) Option {

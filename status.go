@@ -23,6 +23,9 @@ type TaskStatus struct {
 	Queue string `json:"queue,omitempty"`
 	// Op is the operation name ("" when only the ledger remembers it).
 	Op string `json:"op,omitempty"`
+	// Origin is who enqueued it (WithOrigin; "" when not recorded, or
+	// when only the dead-letter store or the ledger remembers it).
+	Origin string `json:"origin,omitempty"`
 	// State is one of the State constants.
 	State string `json:"state"`
 	// Payload is the task payload.
@@ -85,6 +88,7 @@ func statusOf(ti *asynq.TaskInfo) TaskStatus {
 		Key:         ti.ID,
 		Queue:       ti.Queue,
 		Op:          tasks.NameOf(ti.Type),
+		Origin:      ti.Headers[tasks.OriginHeader],
 		State:       ti.State.String(),
 		Payload:     rawJSON(ti.Payload),
 		Result:      rawJSON(ti.Result),

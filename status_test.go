@@ -2,7 +2,9 @@ package meetops_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hibiken/asynq"
@@ -27,6 +29,33 @@ func TestStatusOfAPendingTask(t *testing.T) {
 	require.JSONEq(t, `{"app_id":"demo-app","room_id":"room-002"}`, string(st.Payload))
 	require.Empty(t, st.Result)
 	require.Zero(t, st.NextProcessAt)
+	require.Empty(t, st.Origin)
+}
+
+// The origin is kept in the task and reported; a duplicate asked for by
+// someone else keeps the first one's.
+func TestStatusReportsTheOrigin(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	op := meetops.Disable{AppID: "origin-app"}
+	info, err := b.client.Enqueue(b.ctx, op, meetops.WithOrigin("billing"))
+	require.NoError(t, err)
+	again, err := b.client.Enqueue(b.ctx, op, meetops.WithOrigin("crm"))
+	require.NoError(t, err)
+	require.True(t, again.Duplicate)
+	res := b.client.EnqueueBatch(b.ctx, []meetops.Request{{Op: meetops.Disable{AppID: "origin-app-2"}, Opts: []meetops.Option{meetops.WithOrigin("crm")}}})
+	require.NoError(t, res[0].Err)
+	for key, want := range map[string]string{info.Key: "billing", res[0].Info.Key: "crm"} {
+		st, err := b.client.Status(b.ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, want, st.Origin, key)
+		b, err := json.Marshal(st)
+		require.NoError(t, err)
+		require.Contains(t, string(b), `"origin":"`+want+`"`)
+	}
+	_, err = b.client.Enqueue(b.ctx, op, meetops.WithOrigin(strings.Repeat("x", 129)))
+	require.ErrorIs(t, err, meetops.ErrInvalid)
+	require.ErrorContains(t, err, "origin: must be at most 128 bytes")
 }
 
 func TestStatusOfARetryingTask(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 )
 
 // Task is one asynq task to write, with the fields asynq's Client.Enqueue
-// sets from its options; the others (headers, deadline, unique key,
-// group) are left unset, as they are without those options.
+// sets from its options and the task's headers; the others (deadline,
+// unique key, group) are left unset, as they are without those options.
 type Task struct {
 	// ID is the task ID (asynq.TaskID).
 	ID string
@@ -30,7 +30,14 @@ type Task struct {
 	// makes it pending at once. (asynq schedules a task whose process-at
 	// time is after now, and enqueues the others; so does the caller.)
 	ProcessAt time.Time
+	// Origin, when not empty, is the task's one header, OriginHeader:
+	// who enqueued it (an API token's name). asynq.NewTaskWithHeaders
+	// with that one header writes the same message.
+	Origin string
 }
+
+// OriginHeader is the asynq task header that holds Task.Origin.
+const OriginHeader = "origin"
 
 // defaultTimeout is asynq's timeout for a task enqueued with neither a
 // timeout nor a deadline.
@@ -46,6 +53,10 @@ const (
 	fieldTimeout   protowire.Number = 8  // int64
 	fieldDeadline  protowire.Number = 9  // int64
 	fieldRetention protowire.Number = 12 // int64
+	fieldHeaders   protowire.Number = 15 // map<string, string>
+	// A map entry is a message of key (1) and value (2).
+	fieldEntryKey   protowire.Number = 1
+	fieldEntryValue protowire.Number = 2
 )
 
 // AppendMessage appends t encoded as asynq's base.EncodeMessage encodes
@@ -69,8 +80,24 @@ func AppendMessage(b []byte, t *Task) []byte {
 	b = appendVarint(b, fieldDeadline, 0)
 	// unique_key (10), last_failed_at (11): zero for a new task.
 	b = appendVarint(b, fieldRetention, uint64(int64(t.Retention.Seconds())))
-	// completed_at (13), group_key (14), headers (15): zero or empty.
+	// completed_at (13), group_key (14): zero for a new task.
+	if t.Origin != "" {
+		// One map entry, both fields written, as protobuf-go writes a map
+		// entry (one entry: no ordering to match).
+		n := entrySize(OriginHeader, t.Origin)
+		b = protowire.AppendTag(b, fieldHeaders, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(n))
+		b = protowire.AppendTag(b, fieldEntryKey, protowire.BytesType)
+		b = protowire.AppendString(b, OriginHeader)
+		b = protowire.AppendTag(b, fieldEntryValue, protowire.BytesType)
+		b = protowire.AppendString(b, t.Origin)
+	}
 	return b
+}
+
+// entrySize is the encoded size of a map entry of key and value.
+func entrySize(key, value string) int {
+	return 2 + protowire.SizeBytes(len(key)) + protowire.SizeBytes(len(value))
 }
 
 // messageSize is the encoded size of t, for sizing buffers.
@@ -80,6 +107,9 @@ func messageSize(t *Task) int {
 		if s > 0 {
 			n += 1 + protowire.SizeVarint(uint64(s)) + s
 		}
+	}
+	if t.Origin != "" {
+		n += 2 + protowire.SizeBytes(entrySize(OriginHeader, t.Origin))
 	}
 	return n + 4*(1+10)
 }

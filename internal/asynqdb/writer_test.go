@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,19 +86,27 @@ func TestWriteStoresWhatAsynqStores(t *testing.T) {
 			Timeout: 5 * time.Minute, Retention: 48 * time.Hour, ProcessAt: at},
 		{ID: "k-6", Type: "meeting:conference:cancel", Payload: []byte(`{"conference_id":"10"}`), Queue: "later", Retry: 3,
 			Timeout: 5 * time.Minute, Retention: 48 * time.Hour, ProcessAt: at.Add(time.Minute)},
+		{ID: "k-7", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"o"}`), Queue: "default", Retry: 12,
+			Timeout: 5 * time.Minute, Retention: 24 * time.Hour, Origin: "billing-service"},
+		{ID: "k-8", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"p"}`), Queue: "later", Retry: 12,
+			Timeout: 5 * time.Minute, Retention: 24 * time.Hour, ProcessAt: at, Origin: strings.Repeat("ü", 64)},
 	}
 	ctx := context.Background()
 	viaAsynq, viaWriter := redistest.Client(t), redistest.Client(t)
 	c := asynq.NewClientFromRedisClient(viaAsynq)
 	for _, task := range ts {
-		_, err := c.EnqueueContext(ctx, asynq.NewTask(task.Type, task.Payload, asynqOptions(task)...))
+		var headers map[string]string
+		if task.Origin != "" {
+			headers = map[string]string{asynqdb.OriginHeader: task.Origin}
+		}
+		_, err := c.EnqueueContext(ctx, asynq.NewTaskWithHeaders(task.Type, task.Payload, headers, asynqOptions(task)...))
 		require.NoError(t, err, task.ID)
 	}
 	for i, err := range asynqdb.New(viaWriter, asynqdb.Options{}).Write(ctx, ts) {
 		require.NoError(t, err, ts[i].ID)
 	}
 	want := dump(t, viaAsynq)
-	require.Len(t, want, 6+3+2+1, "tasks, pending lists, scheduled sets, asynq:queues")
+	require.Len(t, want, 8+3+2+1, "tasks, pending lists, scheduled sets, asynq:queues")
 	require.Equal(t, want, dump(t, viaWriter))
 }
 
@@ -109,7 +118,8 @@ func TestWrittenTasksReadBackByAsynq(t *testing.T) {
 	at := time.Now().Add(time.Hour).Truncate(time.Second)
 	ts := []asynqdb.Task{
 		{ID: "a", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"a"}`), Queue: "default", Retry: 12, Timeout: 5 * time.Minute, Retention: 24 * time.Hour},
-		{ID: "b", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"b"}`), Queue: "default", Retry: 4, Timeout: time.Minute, Retention: time.Hour, ProcessAt: at},
+		{ID: "b", Type: "rtc:app:disable", Payload: []byte(`{"app_id":"b"}`), Queue: "default", Retry: 4, Timeout: time.Minute, Retention: time.Hour, ProcessAt: at,
+			Origin: "billing"},
 	}
 	for _, err := range asynqdb.New(rdb, asynqdb.Options{}).Write(ctx, ts) {
 		require.NoError(t, err)
@@ -125,9 +135,11 @@ func TestWrittenTasksReadBackByAsynq(t *testing.T) {
 	require.Equal(t, 5*time.Minute, a.Timeout)
 	require.Equal(t, 24*time.Hour, a.Retention)
 	require.True(t, a.Deadline.IsZero())
+	require.Empty(t, a.Headers)
 
 	b, err := insp.GetTaskInfo("default", "b")
 	require.NoError(t, err)
+	require.Equal(t, map[string]string{asynqdb.OriginHeader: "billing"}, b.Headers)
 	require.Equal(t, asynq.TaskStateScheduled, b.State)
 	require.Equal(t, at, b.NextProcessAt)
 	require.Equal(t, 4, b.MaxRetry)

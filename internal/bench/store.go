@@ -21,6 +21,8 @@ import (
 type store struct {
 	// name is what the table calls it.
 	name string
+	// url is the single node's REDIS_URL ("" for the cluster).
+	url string
 	// procEnv points a worker process at it (REDIS_URL or
 	// REDIS_CLUSTER_ADDRS), cliArgs the enqueue command (the flags).
 	procEnv, cliArgs []string
@@ -52,6 +54,7 @@ func newSingleStore() (*store, error) {
 		srv.Close()
 		return nil, err
 	}
+	s.url = url
 	node := redis.NewClient(srv.Options(0))
 	s.nodes = []*redis.Client{node}
 	s.flush = func(ctx context.Context) error { return node.FlushAll(ctx).Err() }

@@ -14,7 +14,7 @@ import (
 func generalParse(line int, b []byte, derive bool) Item {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
-		return Item{Line: line, Err: errorf("malformed JSON: " + jsonErr(err))}
+		return Item{Line: line, Err: malformed("malformed JSON: " + jsonErr(err))}
 	}
 	return build(line, m, nil, derive)
 }

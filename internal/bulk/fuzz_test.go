@@ -134,8 +134,8 @@ func fzCheckFieldErrors(t *testing.T, err error) {
 		}
 		return
 	}
-	fe, ok := err.(*meetops.FieldError)
-	if !ok {
+	var fe *meetops.FieldError
+	if !errors.As(err, &fe) {
 		t.Fatalf("rejection is %T, not *meetops.FieldError: %v", err, err)
 	}
 	if fe.Msg == "" {

@@ -14,6 +14,7 @@
 package bulk
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -103,3 +104,41 @@ func errorf(msg string) error { return &meetops.FieldError{Msg: msg} }
 
 // fieldErr returns an ErrInvalid-matching error naming field.
 func fieldErr(field, msg string) error { return &meetops.FieldError{Field: field, Msg: msg} }
+
+// Classes of invalid lines, besides ErrInvalid, which every one matches:
+// a line's error (or one of the errors it joins) matches ErrMalformed or
+// ErrUnknownField when the line is not an object at all or names a field
+// its operation does not take. Any other invalid line is well formed with
+// a field that fails validation. The HTTP API answers the first two 400
+// and the third 422.
+var (
+	// ErrMalformed: the line is not one JSON object (malformed JSON,
+	// another JSON value, trailing data, over MaxLineBytes).
+	ErrMalformed = errors.New("not a JSON object")
+	// ErrUnknownField: the object has a field that no operation takes, or
+	// that its operation does not take.
+	ErrUnknownField = errors.New("unknown field")
+)
+
+// classError is a *meetops.FieldError that also matches its class
+// (ErrMalformed, ErrUnknownField); errors.As still finds the FieldError.
+type classError struct {
+	*meetops.FieldError
+	class error
+}
+
+// Is makes errors.Is(err, class) true.
+func (e *classError) Is(target error) bool { return target == e.class }
+
+// Unwrap returns the FieldError (which matches meetops.ErrInvalid).
+func (e *classError) Unwrap() error { return e.FieldError }
+
+// malformed returns an ErrMalformed error without a field.
+func malformed(msg string) error {
+	return &classError{FieldError: &meetops.FieldError{Msg: msg}, class: ErrMalformed}
+}
+
+// unknownField returns an ErrUnknownField error naming field.
+func unknownField(field, msg string) error {
+	return &classError{FieldError: &meetops.FieldError{Field: field, Msg: msg}, class: ErrUnknownField}
+}

@@ -82,7 +82,7 @@ func (r *jsonlReader) Next() (Item, error) {
 
 // tooLongItem is the item of a line over MaxLineBytes.
 func tooLongItem(line int) Item {
-	return Item{Line: line, Err: errorf(fmt.Sprintf("line longer than %d bytes", MaxLineBytes))}
+	return Item{Line: line, Err: malformed(fmt.Sprintf("line longer than %d bytes", MaxLineBytes))}
 }
 
 // parseJSONLine parses the trimmed, non-blank line b, deriving the key of
@@ -90,16 +90,33 @@ func tooLongItem(line int) Item {
 // takes the line, else by the general one.
 func parseJSONLine(line int, b []byte, derive bool) Item {
 	if b[0] != '{' {
-		return Item{Line: line, Err: errorf("not a JSON object")}
+		return Item{Line: line, Err: malformed("not a JSON object")}
 	}
 	if it, ok := parseFast(line, b, derive); ok {
 		return it
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
-		return Item{Line: line, Err: errorf("malformed JSON: " + jsonErr(err))}
+		return Item{Line: line, Err: malformed("malformed JSON: " + jsonErr(err))}
 	}
 	return build(line, m, nil, derive)
+}
+
+// ParseObject parses one operation object — the object a JSONL line
+// holds, which may span lines here — exactly as a line of a bulk file is
+// parsed: the same fields, the same validation, the same errors (see
+// ErrMalformed and ErrUnknownField for telling them apart). Line is 0, and
+// Key is the object's own "key" ("" when it has none: nothing is derived).
+// An object longer than MaxLineBytes is malformed, as such a line is.
+func ParseObject(b []byte) Item {
+	if len(b) > MaxLineBytes {
+		return tooLongItem(0)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return Item{Err: malformed("empty: want one JSON object")}
+	}
+	return parseJSONLine(0, b, false)
 }
 
 func jsonErr(err error) string {

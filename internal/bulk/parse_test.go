@@ -222,3 +222,87 @@ func TestCSVRecordTooLongFailsAtItsLineInBoundedMemory(t *testing.T) {
 		require.Equal(t, want, it.Line)
 	}
 }
+
+// ParseObject parses what a line holds, pretty-printed too, and tells a
+// malformed object and an unknown field from a field that fails
+// validation.
+func TestParseObjectClassifiesErrors(t *testing.T) {
+	t.Parallel()
+	it := bulk.ParseObject([]byte("  {\n  \"op\": \"dismiss\",\n  \"app_id\": \"demo-app\",\n  \"room_id\": \"room-001\"\n}\n"))
+	require.NoError(t, it.Err)
+	require.Equal(t, meetops.Dismiss{AppID: "demo-app", RoomID: "room-001"}, it.Op)
+	require.Empty(t, it.Key, "nothing derived")
+	it = bulk.ParseObject([]byte(`{"op":"disable","app_id":"a","key":"k-1"}`))
+	require.NoError(t, it.Err)
+	require.Equal(t, "k-1", it.Key)
+
+	for _, tc := range []struct {
+		in, class, field string
+	}{
+		{"", "malformed", ""},
+		{"   \n", "malformed", ""},
+		{`{"op":"dismiss"`, "malformed", ""},
+		{`{"op":"disable","app_id":"a"} {"op":"disable","app_id":"b"}`, "malformed", ""},
+		{`{"op":"disable","app_id":"a"}x`, "malformed", ""},
+		{`[{"op":"disable","app_id":"a"}]`, "malformed", ""},
+		{`"dismiss"`, "malformed", ""},
+		{`{"op":"disable","app_id":"a","room_id":"r"}`, "unknown", "room_id"},
+		{`{"op":"disable","app_id":"a","colour":"red"}`, "unknown", "colour"},
+		{`{"op":"nope","colour":"red"}`, "unknown", "colour"},
+		{`{"op":"nope"}`, "invalid", "op"},
+		{`{"app_id":"a"}`, "invalid", "op"},
+		{`{"op":"dismiss","app_id":"a"}`, "invalid", "room_id"},
+		{`{"op":"dismiss","app_id":5,"room_id":"r"}`, "invalid", "app_id"},
+		{`{"op":"disable","app_id":"a","max_retry":-1}`, "invalid", "max_retry"},
+		{`{"op":"disable","app_id":"a","key":"has space"}`, "invalid", "key"},
+	} {
+		it := bulk.ParseObject([]byte(tc.in))
+		require.Error(t, it.Err, tc.in)
+		require.Nil(t, it.Op, tc.in)
+		require.ErrorIs(t, it.Err, meetops.ErrInvalid, tc.in)
+		require.Equal(t, tc.class == "malformed", errors.Is(it.Err, bulk.ErrMalformed), tc.in)
+		require.Equal(t, tc.class == "unknown", errors.Is(it.Err, bulk.ErrUnknownField), tc.in)
+		if tc.field != "" {
+			var named []string
+			for _, e := range bulk.Leaves(it.Err) {
+				var fe *meetops.FieldError
+				require.ErrorAs(t, e, &fe, tc.in)
+				named = append(named, fe.Field)
+			}
+			require.Contains(t, named, tc.field, tc.in)
+		}
+	}
+	require.ErrorIs(t, bulk.ParseObject([]byte(`{"op":"disable","app_id":"`+strings.Repeat("a", bulk.MaxLineBytes)+`"}`)).Err, bulk.ErrMalformed)
+
+	// The same classes in a file.
+	items := readAll(t, bulk.NewJSONL(strings.NewReader("{\n"+`{"op":"disable","app_id":"a","x":1}`+"\n")))
+	require.ErrorIs(t, items[0].Err, bulk.ErrMalformed)
+	require.ErrorIs(t, items[1].Err, bulk.ErrUnknownField)
+}
+
+// Collect returns every item in order, keys not derived, and refuses an
+// input over its limit.
+func TestCollect(t *testing.T) {
+	t.Parallel()
+	var in strings.Builder
+	for i := range 2000 {
+		if i%500 == 7 {
+			in.WriteString("{bad\n\n")
+			continue
+		}
+		in.WriteString(`{"op":"dismiss","app_id":"a","room_id":"r-` + strings.Repeat("x", i%5) + `"}` + "\n")
+	}
+	items, err := bulk.Collect(t.Context(), bulk.NewJSONL(strings.NewReader(in.String())), 2000)
+	require.NoError(t, err)
+	require.Len(t, items, 2000)
+	for i, it := range items {
+		require.Equal(t, i%500 == 7, it.Err != nil, "item %d", i)
+		require.Empty(t, it.Key)
+	}
+	require.Greater(t, items[1999].Line, 2000, "blank lines count as lines, not items")
+	_, err = bulk.Collect(t.Context(), bulk.NewJSONL(strings.NewReader(in.String())), 1999)
+	require.ErrorIs(t, err, bulk.ErrTooMany)
+	items, err = bulk.Collect(t.Context(), bulk.NewJSONL(strings.NewReader("")), 10)
+	require.NoError(t, err)
+	require.Empty(t, items)
+}

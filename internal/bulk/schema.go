@@ -126,12 +126,12 @@ func build(line int, m map[string]json.RawMessage, pre []error, derive bool) Ite
 			}
 		default:
 			if sc.taskType != "" && !slices.Contains(sc.fields, k) {
-				errs = append(errs, fieldErr(k, fmt.Sprintf("unknown field for %s (it takes %s)", name, strings.Join(sc.fields, ", "))))
+				errs = append(errs, unknownField(k, fmt.Sprintf("unknown field for %s (it takes %s)", name, strings.Join(sc.fields, ", "))))
 				continue
 			}
 			if sc.taskType == "" {
 				if _, ok := kinds[k]; !ok {
-					errs = append(errs, fieldErr(k, "unknown field"))
+					errs = append(errs, unknownField(k, "unknown field"))
 				}
 				continue
 			}

@@ -41,3 +41,36 @@ func Validate(ctx context.Context, r Reader, onInvalid func(Item)) (Summary, err
 	}
 	return s, ctx.Err()
 }
+
+// ErrTooMany is Collect's error for an input with more items than its
+// limit.
+var ErrTooMany = errors.New("too many lines")
+
+// Collect reads the whole input and returns its items in input order,
+// parsed on every CPU, without deriving keys (Key is a line's own key, ""
+// when it has none). It stops with ErrTooMany, and no items, once the
+// input has more than limit items (limit < 1: no limit). The error is
+// otherwise a fatal input error (see Reader), or ctx's.
+func Collect(ctx context.Context, r Reader, limit int) ([]Item, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the reading when returning early
+	var items []Item
+	for c := range parseAhead(ctx, r, chunkLines, false) {
+		<-c.parsed
+		if ctx.Err() != nil {
+			break
+		}
+		items = append(items, c.items...)
+		err := c.err
+		c.release()
+		switch {
+		case limit > 0 && len(items) > limit:
+			return nil, ErrTooMany
+		case errors.Is(err, io.EOF):
+			return items, nil
+		case err != nil:
+			return nil, err
+		}
+	}
+	return nil, ctx.Err()
+}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -187,6 +188,79 @@ func (s *Store) Each(ctx context.Context, f Filter, fn func(Record) error) error
 			return nil
 		}
 	}
+}
+
+// Position is where a page of dead letters ends: the DeadAt (in Unix
+// milliseconds, the index's score) and key of its last record. The zero
+// Position is the start of the store.
+type Position struct {
+	DeadAtMilli int64
+	Key         string
+}
+
+// Page returns up to limit matching records (limit < 1: 1) after the
+// position after, oldest first, and whether more follow. A position is
+// stable while records come and go: a page starts after the last record
+// of the one before, even if that record has been requeued or purged
+// since, and a record added later appears on a later page.
+func (s *Store) Page(ctx context.Context, f Filter, after Position, limit int) ([]Record, bool, error) {
+	limit = max(limit, 1)
+	var out []Record
+	from := "-inf"
+	if after != (Position{}) {
+		from = strconv.FormatInt(after.DeadAtMilli, 10)
+	}
+	for offset := int64(0); ; offset += pageSize {
+		zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: indexKey, Start: from, Stop: "+inf",
+			ByScore: true, Offset: offset, Count: pageSize}).Result()
+		if err != nil {
+			return nil, false, fmt.Errorf("deadletter: list: %w", err)
+		}
+		if len(zs) == 0 {
+			return out, false, nil
+		}
+		keys := make([]string, 0, len(zs))
+		for _, z := range zs {
+			key, _ := z.Member.(string)
+			// Members of one score are in key order: skip up to the
+			// position's key.
+			if after != (Position{}) && int64(z.Score) == after.DeadAtMilli && key <= after.Key {
+				continue
+			}
+			keys = append(keys, key)
+		}
+		if len(keys) > 0 {
+			vals, err := s.rdb.HMGet(ctx, recordsKey, keys...).Result()
+			if err != nil {
+				return nil, false, fmt.Errorf("deadletter: list: %w", err)
+			}
+			for i, v := range vals {
+				str, ok := v.(string)
+				if !ok {
+					continue // deleted between the two reads
+				}
+				var r Record
+				if err := json.Unmarshal([]byte(str), &r); err != nil {
+					return nil, false, fmt.Errorf("deadletter: decode %s: %w", keys[i], err)
+				}
+				if !f.match(r) {
+					continue
+				}
+				if len(out) == limit {
+					return out, true, nil
+				}
+				out = append(out, r)
+			}
+		}
+		if len(zs) < pageSize {
+			return out, false, nil
+		}
+	}
+}
+
+// PositionOf is the position of r in the store, for Page.
+func PositionOf(r Record) Position {
+	return Position{DeadAtMilli: r.DeadAt.UnixMilli(), Key: r.Key}
 }
 
 // Delete removes the dead letters with the given keys and returns how many

@@ -98,3 +98,51 @@ func TestStoreCapTrimsOldestAndReports(t *testing.T) {
 	_, err = s.Get(ctx, record(0, "", "").Key)
 	require.ErrorIs(t, err, deadletter.ErrNotFound)
 }
+
+// Pages follow one another without gaps or repeats, across records of one
+// millisecond and across the store's own read pages, with a filter, and
+// while records before the position are deleted.
+func TestStorePages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := deadletter.New(redistest.Client(t), deadletter.Options{})
+	const n = 1203
+	var want []string
+	for i := range n {
+		r := record(i, "rtc:room:dismiss", "http_4xx")
+		r.DeadAt = time.UnixMilli(1_700_000_000_000 + int64(i/7)) // seven a millisecond
+		if i%3 == 0 {
+			r.Type = "rtc:app:disable"
+		}
+		require.NoError(t, s.Add(ctx, r))
+		if r.Type == "rtc:room:dismiss" {
+			want = append(want, r.Key)
+		}
+	}
+	f := deadletter.Filter{Type: "rtc:room:dismiss"}
+	var got []string
+	var pos deadletter.Position
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, n)
+		recs, more, err := s.Page(ctx, f, pos, 50)
+		require.NoError(t, err)
+		for _, r := range recs {
+			got = append(got, r.Key)
+		}
+		if !more {
+			break
+		}
+		require.Len(t, recs, 50)
+		pos = deadletter.PositionOf(recs[len(recs)-1])
+		if pages == 3 { // what is behind the position goes away
+			_, err := s.Delete(ctx, recs[0].Key, recs[len(recs)-1].Key)
+			require.NoError(t, err)
+		}
+	}
+	require.Equal(t, want, got)
+
+	recs, more, err := s.Page(ctx, deadletter.Filter{Reason: "auth"}, deadletter.Position{}, 10)
+	require.NoError(t, err)
+	require.Empty(t, recs)
+	require.False(t, more)
+}

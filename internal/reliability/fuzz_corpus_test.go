@@ -12,7 +12,8 @@ import (
 
 // Scenario 7 lives in the packages it fuzzes: FuzzDecode (internal/tasks),
 // FuzzSignVerify (internal/apiclient), FuzzJSONL and FuzzCSV
-// (internal/bulk). go test runs their seed corpora there; `make fuzz`
+// (internal/bulk), FuzzDecode (internal/api: the HTTP API's request
+// decoding). go test runs their seed corpora there; `make fuzz`
 // explores each for 60 s. This test keeps the corpora from going missing
 // and puts their size in the summary.
 func TestFuzzSeedCorporaPresent(t *testing.T) {
@@ -26,6 +27,7 @@ func TestFuzzSeedCorporaPresent(t *testing.T) {
 		{"internal/apiclient", "FuzzSignVerify"},
 		{"internal/bulk", "FuzzJSONL"},
 		{"internal/bulk", "FuzzCSV"},
+		{"internal/api", "FuzzDecode"},
 	} {
 		entries, err := os.ReadDir(filepath.Join(root, target.pkg, "testdata", "fuzz", target.name))
 		require.NoError(t, err, "seed corpus of %s", target.name)
@@ -33,5 +35,5 @@ func TestFuzzSeedCorporaPresent(t *testing.T) {
 		seeds += len(entries)
 	}
 	row.Tasks = seeds
-	row.Note = fmt.Sprintf("%d seeds over 4 targets run by go test in their packages; make fuzz: 60 s each", seeds)
+	row.Note = fmt.Sprintf("%d seeds over 5 targets run by go test in their packages; make fuzz: 60 s each", seeds)
 }

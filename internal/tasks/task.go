@@ -37,7 +37,16 @@ type TaskOptions struct {
 	DedupWindow time.Duration
 	// Timeout bounds one attempt; 0 means 5 min.
 	Timeout time.Duration
+	// Origin says who enqueues the task (an API token's name), kept in
+	// the task as its OriginHeader header; "" for none. It is not part of
+	// the payload, so it changes neither the key nor what counts as a
+	// duplicate.
+	Origin string
 }
+
+// OriginHeader is the asynq task header that carries TaskOptions.Origin
+// (asynqdb writes the same header).
+const OriginHeader = "origin"
 
 // Prepared is a validated task ready to enqueue.
 type Prepared struct {
@@ -58,6 +67,8 @@ type Prepared struct {
 	Timeout time.Duration
 	// ProcessAt is when the task is due; the zero time means now.
 	ProcessAt time.Time
+	// Origin is who enqueued it ("" for nobody in particular).
+	Origin string
 	// Task is the asynq task, carrying the options above.
 	Task *asynq.Task
 }
@@ -109,6 +120,13 @@ func Prepare(op Op, o TaskOptions) (Prepared, error) {
 	if !o.ProcessAt.IsZero() {
 		opts = append(opts, asynq.ProcessAt(o.ProcessAt))
 	}
+	var headers map[string]string
+	if o.Origin != "" {
+		if err := CheckID(o.Origin); err != nil {
+			return Prepared{}, &FieldError{Field: "origin", Msg: err.Error()}
+		}
+		headers = map[string]string{OriginHeader: o.Origin}
+	}
 	return Prepared{
 		Key:       key,
 		Queue:     queue,
@@ -118,6 +136,7 @@ func Prepare(op Op, o TaskOptions) (Prepared, error) {
 		Retention: window,
 		Timeout:   timeout,
 		ProcessAt: o.ProcessAt,
-		Task:      asynq.NewTask(op.TaskType(), payload, opts...),
+		Origin:    o.Origin,
+		Task:      asynq.NewTaskWithHeaders(op.TaskType(), payload, headers, opts...),
 	}, nil
 }

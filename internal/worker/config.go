@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/meetops/meetops/internal/api"
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/ratelimit"
@@ -117,6 +118,9 @@ type Config struct {
 	// embeddedRedis is set by StartDev when Redis is the in-memory
 	// miniredis, whose lack of persistence the banner already announces.
 	embeddedRedis bool
+	// apiTokens, set by StartDev (its dev token), mount the HTTP producer
+	// API under /v1/ on the HTTP server.
+	apiTokens []api.Token
 	// warnings are problems Load found that do not stop the worker (a
 	// secret file others can read); Main logs them.
 	warnings []string

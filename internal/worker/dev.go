@@ -9,6 +9,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/meetops/meetops/internal/api"
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/cloudsim"
 	"github.com/meetops/meetops/internal/httpguard"
@@ -22,7 +23,8 @@ import (
 const devRateLimit = "20/s"
 
 // Dev is the running dev-mode environment: an embedded Redis (unless
-// REDIS_URL was given) and the cloud simulator seeded with its demo state.
+// REDIS_URL was given), the cloud simulator seeded with its demo state, and
+// a token for the HTTP API, which the worker then serves under /v1/.
 type Dev struct {
 	// Sim is the in-process simulator.
 	Sim *cloudsim.Sim
@@ -31,6 +33,9 @@ type Dev struct {
 	// RedisURL is the URL of the embedded Redis ("" when Redis was
 	// configured).
 	RedisURL string
+	// Token is the dev token of the HTTP API (scope admin), new at every
+	// start; "" when HTTP_ADDR is off.
+	Token string
 
 	redis *miniredis.Miniredis
 	http  *http.Server
@@ -39,8 +44,9 @@ type Dev struct {
 // StartDev starts the dev environment and returns cfg wired to it:
 // endpoints and credentials point at the simulator, Redis at the embedded
 // server on 127.0.0.1:6379 (a free port when that one is taken) unless
-// Redis is configured. It prints a banner to out, which never shows a
-// password.
+// Redis is configured, and the HTTP server mounts the HTTP API with a
+// random dev token (scope admin). It prints a banner to out, with the dev
+// token and a curl line that works as pasted; it never shows a password.
 func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
 	d := &Dev{}
 	if cfg.Redis.URL == "" && cfg.Redis.Topology() == redisconf.Single {
@@ -92,6 +98,22 @@ func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
 	if httpAddr == "" {
 		httpAddr = DefaultHTTPAddr
 	}
+	apiLines := "  HTTP API:   off (HTTP_ADDR=off)\n"
+	if httpAddr != "off" {
+		secret, tok, err := api.NewToken("dev", api.ScopeAdmin)
+		if err != nil {
+			d.Close()
+			return cfg, nil, fmt.Errorf("dev: API token: %w", err)
+		}
+		d.Token = secret
+		cfg.apiTokens = []api.Token{tok}
+		base := "http://" + httpAddr
+		apiLines = fmt.Sprintf(`  HTTP API:   %s/v1/  (docs: %s/v1/openapi.yaml)
+  Dev token:  %s  (scope admin; a new one at every start)
+    curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{"op":"dismiss","app_id":"demo-app","room_id":"room-001"}' %s/v1/operations
+    export API=%s TOKEN=%s ADMIN_TOKEN=%s   # for the README's API examples
+`, base, base, secret, secret, base, base, secret, secret)
+	}
 	embedded := "embedded (miniredis, in memory: nothing survives a restart)"
 	export := "export REDIS_URL=" + cfg.Redis.URL
 	if d.redis == nil {
@@ -109,14 +131,14 @@ func StartDev(cfg Config, out io.Writer) (Config, *Dev, error) {
   Simulator:  %s  (demo state; see internal/cloudsim/README.md)
   Dashboard:  http://%s/monitoring
   Metrics:    http://%s/metrics
-
+%s
   Enqueue from another terminal:
     %s
     go run ./cmd/enqueue dismiss --app-id demo-app --room-id room-001
     go run ./cmd/enqueue bulk examples/ops.jsonl
 ================================================================
 
-`, cfg.Redis, embedded, d.SimURL, httpAddr, httpAddr, export)
+`, cfg.Redis, embedded, d.SimURL, httpAddr, httpAddr, apiLines, export)
 	return cfg, d, nil
 }
 

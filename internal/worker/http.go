@@ -17,12 +17,17 @@ import (
 	"github.com/meetops/meetops/internal/httpguard"
 )
 
-// routes serves /healthz, /readyz, /metrics and /monitoring, hardened
-// (outermost first): requests for a host name the worker does not answer
-// to refused with 421, except the health checks (DNS rebinding);
-// cross-origin state-changing requests refused with 403 (CSRF); basic auth
-// on /monitoring when configured. The security headers, the body limit and
-// the timeouts come with the server (httpguard.Server).
+// routes serves /healthz, /readyz, /metrics and /monitoring, and in dev
+// mode the HTTP API under /v1/, hardened (outermost first): requests for a
+// host name the worker does not answer to refused with 421, except the
+// health checks (DNS rebinding); cross-origin state-changing requests
+// refused with 403 (CSRF), but on /v1/: the API authenticates with bearer
+// tokens, which a browser never sends by itself, so a cross-site request
+// cannot act for anyone; basic auth on /monitoring when configured. The
+// security headers and the timeouts come with the server
+// (httpguard.Server), and so does the body limit, but with the API
+// mounted: it then applies to the worker's own paths here, and the API
+// has its own, per route.
 func (w *Worker) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -71,7 +76,21 @@ func (w *Worker) routes() http.Handler {
 		// with whatever Host they like, and reveal nothing.
 		Exempt: []string{"/healthz", "/readyz"},
 	}
-	return hosts.Handler(httpguard.CrossOrigin(mux))
+	if w.api == nil {
+		return hosts.Handler(httpguard.CrossOrigin(mux))
+	}
+	maxBody := w.cfg.httpLimits.MaxBodyBytes
+	if maxBody == 0 {
+		maxBody = httpguard.DefaultMaxBodyBytes
+	}
+	var own http.Handler = httpguard.CrossOrigin(mux)
+	if maxBody > 0 {
+		own = httpguard.LimitBody(own, maxBody)
+	}
+	top := http.NewServeMux()
+	top.Handle("/v1/", w.api.API())
+	top.Handle("/", own)
+	return hosts.Handler(top)
 }
 
 // sharedConn hands asynqmon the worker's own Redis client.

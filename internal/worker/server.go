@@ -17,6 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/meetops/meetops"
+	"github.com/meetops/meetops/internal/api"
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/batch"
 	"github.com/meetops/meetops/internal/callback"
@@ -46,6 +48,8 @@ type Worker struct {
 	batches    *batch.Store
 	deliveries *callback.Enqueuer
 	dead       *deadletter.Store
+	// api is the HTTP producer API mounted under /v1/ (dev mode), or nil.
+	api *api.Server
 }
 
 // New validates cfg (defaults applied) and assembles a worker. Nothing runs
@@ -144,15 +148,40 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 				cfg.HTTPAddr + "; set DASHBOARD_USER and DASHBOARD_PASSWORD")
 	}
 	if cfg.HTTPAddr != "off" {
+		limits := cfg.httpLimits
+		if len(cfg.apiTokens) > 0 {
+			if w.api, err = newAPI(cfg, rdb, log, reg); err != nil {
+				rdb.Close()
+				return nil, err
+			}
+			// The API has its own body limits, per route (routes keeps
+			// the worker's own for the other paths).
+			limits.MaxBodyBytes = -1
+		}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			rdb.Close()
 			return nil, fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 		}
 		w.httpLn = ln
-		w.http = httpguard.Server(w.routes(), cfg.httpLimits)
+		w.http = httpguard.Server(w.routes(), limits)
 	}
 	return w, nil
+}
+
+// newAPI assembles the HTTP producer API on the worker's Redis client, its
+// dedup window and callback hosts, logging through the worker's logger and
+// counting into its registry.
+func newAPI(cfg Config, rdb redis.UniversalClient, log zerolog.Logger, reg *prometheus.Registry) (*api.Server, error) {
+	producer := meetops.NewClientFromRedis(rdb, meetops.WithDedupWindow(cfg.DedupWindow),
+		meetops.WithCallbackHosts(cfg.CallbackAllowHosts...))
+	limit, _ := ratelimit.ParseLimit(api.DefaultRateLimit)
+	s, err := api.New(api.Options{Producer: producer, Tokens: cfg.apiTokens, RateLimit: limit,
+		Logger: newSlogLogger(log.With().Str("component", "api").Logger()), Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("HTTP API: %w", err)
+	}
+	return s, nil
 }
 
 // Use adds asynq middleware around the handlers (tracing, measurements).
@@ -208,6 +237,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = w.http.Shutdown(sctx)
 		cancel()
+	}
+	if w.api != nil {
+		w.api.Close()
 	}
 	w.log.Info().Msg("worker stopped")
 	return err

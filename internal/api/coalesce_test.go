@@ -1,0 +1,88 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meetops/meetops"
+	"github.com/meetops/meetops/internal/tasks"
+)
+
+// blockingProducer answers every operation with its derived key, holding
+// Enqueue calls until release is closed, and records the size of every
+// call.
+type blockingProducer struct {
+	Producer
+	release chan struct{}
+	mu      sync.Mutex
+	sizes   []int
+}
+
+func (p *blockingProducer) Enqueue(_ context.Context, op meetops.Op, _ ...meetops.Option) (meetops.Info, error) {
+	<-p.release
+	p.mu.Lock()
+	p.sizes = append(p.sizes, 1)
+	p.mu.Unlock()
+	return meetops.Info{Key: tasks.Key(op)}, nil
+}
+
+func (p *blockingProducer) EnqueueBatch(_ context.Context, reqs []meetops.Request, _ ...meetops.BatchOption) []meetops.BatchResult {
+	p.mu.Lock()
+	p.sizes = append(p.sizes, len(reqs))
+	p.mu.Unlock()
+	out := make([]meetops.BatchResult, len(reqs))
+	for i, r := range reqs {
+		out[i].Info.Key = tasks.Key(r.Op)
+	}
+	return out
+}
+
+// Operations that arrive while every worker is busy go together in one
+// EnqueueBatch call, and each gets its own answer.
+func TestCoalescerGathersWhileBusy(t *testing.T) {
+	t.Parallel()
+	p := &blockingProducer{release: make(chan struct{})}
+	c := newCoalescer(p, 5*time.Second)
+	defer c.close()
+	var wg sync.WaitGroup
+	got := make([]string, coalesceWorkers+40)
+	send := func(i int) {
+		wg.Go(func() {
+			info, err := c.enqueue(t.Context(), meetops.Disable{AppID: fmt.Sprint("app-", i)}, nil)
+			require.NoError(t, err)
+			got[i] = info.Key
+		})
+	}
+	for i := range coalesceWorkers { // one each, blocked in Enqueue
+		send(i)
+	}
+	require.Eventually(t, func() bool { return len(c.queue) == 0 }, 5*time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // the workers are in Enqueue, not between two receives
+	for i := coalesceWorkers; i < len(got); i++ {
+		send(i)
+	}
+	require.Eventually(t, func() bool { return len(c.queue) == 40 }, 5*time.Second, time.Millisecond)
+	close(p.release)
+	wg.Wait()
+	for i, k := range got {
+		require.Equal(t, tasks.Key(meetops.Disable{AppID: fmt.Sprint("app-", i)}), k, "request %d got its own answer", i)
+	}
+	require.Greater(t, slices.Max(p.sizes), 1, "%v", p.sizes)
+	total := 0
+	for _, n := range p.sizes {
+		total += n
+	}
+	require.Equal(t, len(got), total)
+
+	// A request whose context ends first gets its error.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := c.enqueue(ctx, meetops.Disable{AppID: "late"}, nil)
+	require.ErrorIs(t, err, context.Canceled)
+}
