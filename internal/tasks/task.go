@@ -37,6 +37,10 @@ type TaskOptions struct {
 	DedupWindow time.Duration
 	// Timeout bounds one attempt; 0 means 5 min.
 	Timeout time.Duration
+	// RequireServedQueue is not part of the task: it asks the producer to
+	// refuse the task when no running worker serves Queue (see
+	// meetops.RequireServedQueue).
+	RequireServedQueue bool
 }
 
 // Prepared is a validated task ready to enqueue.
@@ -60,6 +64,9 @@ type Prepared struct {
 	ProcessAt time.Time
 	// Task is the asynq task, carrying the options above.
 	Task *asynq.Task
+	// RequireServedQueue is TaskOptions.RequireServedQueue: the producer
+	// refuses the task when no running worker serves Queue.
+	RequireServedQueue bool
 }
 
 // Prepare validates op and o and builds the asynq task: canonical payload,
@@ -119,5 +126,7 @@ func Prepare(op Op, o TaskOptions) (Prepared, error) {
 		Timeout:   timeout,
 		ProcessAt: o.ProcessAt,
 		Task:      asynq.NewTask(op.TaskType(), payload, opts...),
+
+		RequireServedQueue: o.RequireServedQueue,
 	}, nil
 }
