@@ -40,6 +40,12 @@ type BatchResult struct {
 // operation; only a key already taken costs more (Enqueue's lookup of the
 // task that holds it). The results are in request order.
 //
+// Each distinct queue of the batch is checked once against the queues
+// running workers serve (on the view CheckQueues uses, so a batch costs at
+// most one read of it): Info.Unserved is set as by Enqueue, and a request
+// with RequireServedQueue whose queue is not served fails with
+// ErrQueueUnserved, nothing written for it.
+//
 // The tasks are written in request order, each atomically, so requests
 // sharing a key behave as Enqueue calls made one after the other: the
 // later ones are duplicates, or fail with ErrKeyReused. A failure of Redis
@@ -67,6 +73,21 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request, opts ...Batch
 		prepared = append(prepared, p)
 		index = append(index, i)
 	}
+	// The queues are checked once each, before anything is written: a
+	// refused request (RequireServedQueue) is neither a member nor
+	// enqueued.
+	unserved, refused := c.screen(ctx, prepared)
+	if refused != nil {
+		kept, keptIndex := prepared[:0:0], index[:0:0]
+		for j, p := range prepared {
+			if refused[j] != nil {
+				out[index[j]] = BatchResult{Info: Info{Key: p.Key, Queue: p.Queue, Unserved: unserved[p.Queue]}, Err: refused[j]}
+				continue
+			}
+			kept, keptIndex = append(kept, p), append(keptIndex, index[j])
+		}
+		prepared, index = kept, keptIndex
+	}
 	if bc.id != "" && len(prepared) > 0 {
 		if err := c.addMembers(ctx, bc.id, reqs, prepared, index); err != nil {
 			for j, p := range prepared {
@@ -77,6 +98,9 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request, opts ...Batch
 	}
 	results := c.enqueuePrepared(ctx, prepared)
 	for j, r := range results {
+		if r.Err == nil {
+			r.Info.Unserved = unserved[r.Info.Queue]
+		}
 		out[index[j]] = r
 	}
 	if bc.id != "" {

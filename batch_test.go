@@ -129,7 +129,7 @@ func TestEnqueueBatchTasksRunOnAsynq(t *testing.T) {
 	res := b.client.EnqueueBatch(b.ctx, reqs)
 	for i, r := range res {
 		require.NoError(t, r.Err)
-		require.Equal(t, meetops.Info{Key: tasks.Key(ops[i]), Queue: "default", State: meetops.StatePending}, r.Info)
+		require.Equal(t, meetops.Info{Key: tasks.Key(ops[i]), Queue: "default", State: meetops.StatePending, Unserved: true}, r.Info)
 		ti := b.taskInfo(t, r.Info.Key)
 		require.Equal(t, asynq.TaskStatePending, ti.State)
 		require.Equal(t, ops[i].TaskType(), ti.Type)

@@ -63,6 +63,10 @@ type Client struct {
 	callbacks   callback.Policy
 	deliveries  *callback.Enqueuer
 	window      time.Duration
+	// served is the last read of the queues running workers serve, trusted
+	// for servedTTL by the enqueue check.
+	served    *servedCache
+	servedTTL time.Duration
 }
 
 // NewClient returns a client for the Redis at redisURL
@@ -126,6 +130,9 @@ func config(opts []ClientOption) clientConfig {
 	if cfg.dedupWindow <= 0 {
 		cfg.dedupWindow = tasks.DefaultDedupWindow
 	}
+	if cfg.servedTTL <= 0 {
+		cfg.servedTTL = DefaultServedQueuesTTL
+	}
 	return cfg
 }
 
@@ -140,7 +147,9 @@ func newClient(rdb redis.UniversalClient, cfg clientConfig) *Client {
 		batches:   batch.New(rdb, batch.Options{TTL: cfg.dedupWindow}),
 		callbacks: callback.Policy{AllowHosts: cfg.callbackHosts},
 		window:    cfg.dedupWindow,
+		servedTTL: cfg.servedTTL,
 	}
+	c.served = &servedCache{read: c.readServed}
 	c.deliveries = &callback.Enqueuer{Client: c.queue, Batches: c.batches, Retention: cfg.dedupWindow}
 	return c
 }

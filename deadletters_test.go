@@ -137,7 +137,7 @@ func TestRequeueAfterAsynqTrimmedItsArchiveCopy(t *testing.T) {
 	require.NoError(t, b.ledger.Fail(b.ctx, lease))
 
 	res := b.client.Requeue(b.ctx, "dismiss-room-3")
-	require.Equal(t, []meetops.KeyResult{{Key: "dismiss-room-3", Info: meetops.Info{Key: "dismiss-room-3", Queue: "default", State: meetops.StatePending}}}, res)
+	require.Equal(t, []meetops.KeyResult{{Key: "dismiss-room-3", Info: meetops.Info{Key: "dismiss-room-3", Queue: "default", State: meetops.StatePending, Unserved: true}}}, res)
 	ti := b.taskInfo(t, "dismiss-room-3")
 	require.Equal(t, 12, ti.MaxRetry, "default budget when the archive copy is gone")
 	e, err := b.ledger.Get(b.ctx, "dismiss-room-3")

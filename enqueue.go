@@ -22,6 +22,12 @@ import (
 // taken by a different operation the error matches ErrKeyReused. Invalid
 // operations and options return errors matching ErrInvalid (each a
 // *FieldError naming the field, joined when several are wrong).
+//
+// When no running worker serves the task's queue, the task is enqueued all
+// the same (it waits for one) and Info.Unserved says so; with
+// RequireServedQueue the enqueue fails instead, with an error matching
+// ErrQueueUnserved. The check reads Redis at most once per
+// DefaultServedQueuesTTL.
 func (c *Client) Enqueue(ctx context.Context, op Op, opts ...Option) (Info, error) {
 	p, err := prepare(op, c.window, opts)
 	if err != nil {
@@ -56,12 +62,18 @@ func prepare(op Op, window time.Duration, opts []Option) (tasks.Prepared, error)
 }
 
 // enqueue puts p into its queue under its key, or reports the task that
-// already holds the key.
+// already holds the key; see screen for the check of its queue.
 func (c *Client) enqueue(ctx context.Context, p tasks.Prepared) (Info, error) {
-	r := c.enqueuePrepared(ctx, []tasks.Prepared{p})[0]
+	ps := []tasks.Prepared{p}
+	unserved, refused := c.screen(ctx, ps)
+	if refused != nil {
+		return Info{}, refused[0]
+	}
+	r := c.enqueuePrepared(ctx, ps)[0]
 	if r.Err != nil {
 		return Info{}, r.Err
 	}
+	r.Info.Unserved = unserved[p.Queue]
 	return r.Info, nil
 }
 

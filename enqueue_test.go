@@ -20,11 +20,11 @@ func TestEnqueueThenDuplicate(t *testing.T) {
 
 	first, err := b.client.Enqueue(b.ctx, op)
 	require.NoError(t, err)
-	require.Equal(t, meetops.Info{Key: tasks.Key(op), Queue: "default", State: meetops.StatePending}, first)
+	require.Equal(t, meetops.Info{Key: tasks.Key(op), Queue: "default", State: meetops.StatePending, Unserved: true}, first)
 
 	again, err := b.client.Enqueue(b.ctx, op)
 	require.NoError(t, err)
-	require.Equal(t, meetops.Info{Key: first.Key, Queue: "default", State: meetops.StatePending, Duplicate: true}, again)
+	require.Equal(t, meetops.Info{Key: first.Key, Queue: "default", State: meetops.StatePending, Duplicate: true, Unserved: true}, again)
 
 	ti := b.taskInfo(t, first.Key)
 	require.Equal(t, tasks.TypeDismiss, ti.Type)
@@ -68,7 +68,7 @@ func TestEnqueueOptions(t *testing.T) {
 	info, err := b.client.Enqueue(b.ctx, meetops.Reclaim{Account: "member-alice", VMRIDs: []string{"vmr-alice-1"}},
 		meetops.WithKey("reclaim-alice"), meetops.WithQueue("low"), meetops.ProcessAt(at), meetops.WithMaxRetry(3))
 	require.NoError(t, err)
-	require.Equal(t, meetops.Info{Key: "reclaim-alice", Queue: "low", State: meetops.StateScheduled}, info)
+	require.Equal(t, meetops.Info{Key: "reclaim-alice", Queue: "low", State: meetops.StateScheduled, Unserved: true}, info)
 	ti, err := b.insp.GetTaskInfo("low", "reclaim-alice")
 	require.NoError(t, err)
 	require.Equal(t, 3, ti.MaxRetry)

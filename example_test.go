@@ -141,3 +141,35 @@ func ExampleNewClientFromConfig() {
 	// disable:67674297096010d5ac4553c4b4139342 pending
 	// single
 }
+
+// A producer learns that no running worker serves a queue: the enqueue
+// goes through with Info.Unserved set (the task waits for a worker that
+// serves its queue), CheckQueues words the warning, and with
+// RequireServedQueue the enqueue is refused instead, nothing written.
+func ExampleRequireServedQueue() {
+	ctx := context.Background()
+	client, err := meetops.NewClient(exampleRedisURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	info, err := client.Enqueue(ctx, meetops.Disable{AppID: "demo-app-2"}, meetops.WithQueue("reports"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if info.Unserved {
+		check, err := client.CheckQueues(ctx, info.Queue)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("warning:", check.Warning())
+	}
+
+	_, err = client.Enqueue(ctx, meetops.Disable{AppID: "demo-app-3"}, meetops.WithQueue("reports"),
+		meetops.RequireServedQueue())
+	fmt.Println(errors.Is(err, meetops.ErrQueueUnserved), err)
+	// Output:
+	// warning: no running worker serves queue "reports" (no worker is running); its tasks wait until a worker serving it starts
+	// true no running worker serves queue "reports" (no worker is running)
+}

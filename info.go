@@ -21,4 +21,10 @@ type Info struct {
 	// Duplicate is true when the same operation was already enqueued under
 	// Key and this call changed nothing; State is then the existing task's.
 	Duplicate bool `json:"duplicate"`
+	// Unserved is true when no running worker serves Queue, as the client
+	// last saw (see DefaultServedQueuesTTL): the task waits until a worker
+	// that serves Queue starts. It is a warning, not an error; CheckQueues
+	// words it (QueueCheck.Warning), RequireServedQueue refuses such an
+	// enqueue instead. It is false when the check could not be made.
+	Unserved bool `json:"unserved,omitempty"`
 }

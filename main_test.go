@@ -118,7 +118,7 @@ func (b *testBundle) taskInfo(t *testing.T, key string) *asynq.TaskInfo {
 }
 
 // runServer runs an asynq server with handler on the bundle's database
-// until the test ends.
+// until the test ends, serving the default queue.
 func (b *testBundle) runServer(t *testing.T, handler asynq.HandlerFunc) {
 	t.Helper()
 	opt, err := asynq.ParseRedisURI(b.url)
@@ -131,6 +131,12 @@ func (b *testBundle) runServer(t *testing.T, handler asynq.HandlerFunc) {
 	})
 	require.NoError(t, srv.Start(handler))
 	t.Cleanup(srv.Shutdown)
+	// Running once its record is written (the first heartbeat, in a
+	// goroutine of its own): from then on the clients see the queue served.
+	require.Eventually(t, func() bool {
+		servers, err := b.insp.Servers()
+		return err == nil && len(servers) == 1 && servers[0].Status == "active"
+	}, 10*time.Second, 10*time.Millisecond, "the server's record")
 }
 
 // waitState waits until asynq reports key in state (the server moves the

@@ -16,6 +16,8 @@ type clientConfig struct {
 	ackReplicas int // from RedisConfig.AckReplicas
 	// callbackHosts is the batch callback allow-list.
 	callbackHosts []string
+	// servedTTL is how long the served queues are trusted.
+	servedTTL time.Duration
 }
 
 // WithDialTimeout bounds how long NewClient's and NewClientFromConfig's

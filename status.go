@@ -43,12 +43,18 @@ type TaskStatus struct {
 	NextProcessAt time.Time `json:"next_process_at,omitzero"`
 	// CompletedAt is when a completed task finished.
 	CompletedAt time.Time `json:"completed_at,omitzero"`
+	// Unserved is true when the task waits (pending, scheduled or retry)
+	// in a queue no running worker serves, as the client last saw (see
+	// CheckQueues): it will not run until a worker serving Queue starts.
+	// It is false when the check could not be made.
+	Unserved bool `json:"unserved,omitempty"`
 }
 
 // Status reports the task with key. It looks in every queue; then, for a
 // dead letter that asynq has trimmed from its archive, in meetops'
 // dead-letter store; then, for a completed task past its retention, in the
-// execution ledger. An unknown key is ErrNotFound.
+// execution ledger. An unknown key is ErrNotFound. A task still waiting in
+// a queue no running worker serves has Unserved set.
 func (c *Client) Status(ctx context.Context, key string) (TaskStatus, error) {
 	queues, err := c.inspect.Queues()
 	if err != nil {
@@ -63,7 +69,14 @@ func (c *Client) Status(ctx context.Context, key string) (TaskStatus, error) {
 		if err != nil {
 			return TaskStatus{}, fmt.Errorf("status %s: %w", key, err)
 		}
-		return statusOf(ti), nil
+		st := statusOf(ti)
+		switch st.State {
+		case StatePending, StateScheduled, StateRetry:
+			if check, err := c.CheckQueues(ctx, st.Queue); err == nil {
+				st.Unserved = len(check.Unserved) > 0
+			}
+		}
+		return st, nil
 	}
 	rec, err := c.dead.Get(ctx, key)
 	if err == nil {

@@ -138,3 +138,63 @@ func TestNewClientFromConfigRejectsBadTopologies(t *testing.T) {
 	require.Equal(t, []string{"a:1", "b:2"}, cfg.ClusterAddrs)
 	require.Equal(t, 1, cfg.AckReplicas)
 }
+
+// The served-queue check works alike on one Redis, on Redis Cluster (the
+// server records live in other slots than the queues) and on Sentinel: a
+// running asynq server's queues are served, with their weight; a task
+// for another queue is enqueued with Unserved set, or refused with
+// RequireServedQueue; once the server shut down its queue is unserved.
+func TestServedQueuesOnEveryTopology(t *testing.T) {
+	t.Parallel()
+	for name, top := range topologies(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			c, err := meetops.NewClientFromConfig(top.cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+			// Queues of this test only: the deployments are shared.
+			q := func(s string) string { return fmt.Sprintf("%s-served-%s", s, name) }
+			rdb, err := top.cfg.NewClient(redisconf.ClientOptions{})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = rdb.Close() })
+			srv := startServer(t, rdb, map[string]int{q("mine"): 7, q("also"): 2})
+			mine := meetops.ServedQueue{Name: q("mine"), Weight: 7, Workers: 1}
+			waitServed(t, c, "the server serves", func(qs []meetops.ServedQueue) bool { return has(qs, mine) })
+
+			later := meetops.ProcessIn(time.Hour) // the server leaves them alone
+			info, err := c.Enqueue(ctx, meetops.Disable{AppID: q("a")}, meetops.WithQueue(q("mine")), later, meetops.RequireServedQueue())
+			require.NoError(t, err)
+			require.False(t, info.Unserved)
+			info, err = c.Enqueue(ctx, meetops.Disable{AppID: q("b")}, meetops.WithQueue(q("nobody")), later)
+			require.NoError(t, err)
+			require.True(t, info.Unserved)
+			_, err = c.Enqueue(ctx, meetops.Disable{AppID: q("c")}, meetops.WithQueue(q("nobody")), later, meetops.RequireServedQueue())
+			require.ErrorIs(t, err, meetops.ErrQueueUnserved)
+			require.ErrorContains(t, err, fmt.Sprintf(`no running worker serves queue %q (running workers serve `, q("nobody")))
+			require.ErrorContains(t, err, q("mine")+"=7")
+			var reqs []meetops.Request
+			for i := range 12 {
+				reqs = append(reqs, meetops.Request{Op: meetops.Disable{AppID: fmt.Sprintf("%s-%d", q("batch"), i)},
+					Opts: []meetops.Option{meetops.WithQueue([]string{q("mine"), q("also"), q("nobody")}[i%3]), later, meetops.RequireServedQueue()}})
+			}
+			for i, r := range c.EnqueueBatch(ctx, reqs) {
+				if i%3 == 2 {
+					require.ErrorIs(t, r.Err, meetops.ErrQueueUnserved, "request %d", i)
+					continue
+				}
+				require.NoError(t, r.Err, "request %d", i)
+				require.False(t, r.Info.Unserved)
+			}
+			st, err := c.Status(ctx, info.Key)
+			require.NoError(t, err)
+			require.True(t, st.Unserved)
+
+			srv.Shutdown()
+			served, err := c.ServedQueues(ctx)
+			require.NoError(t, err)
+			_, ok := named(served, q("mine"))
+			require.False(t, ok, "a shut-down server serves nothing: %+v", served)
+		})
+	}
+}

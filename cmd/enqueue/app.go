@@ -76,8 +76,14 @@ Every operation is validated exactly as the worker validates it and enqueued
 under an idempotency key (--key, or one derived from the operation), so
 enqueueing the same operation again changes nothing.
 
+An operation for a queue no running worker serves is enqueued (it waits for
+such a worker) with a warning on stderr naming the queues workers do serve;
+with --require-served-queue it is refused instead, exit 5.
+
 Exit codes: 0 success or a duplicate of the same operation, 1 runtime
-failure, 2 usage or validation error, 3 key reused with a different payload.`,
+failure, 2 usage or validation error, 3 key reused with a different payload,
+4 a followed batch ended with dead letters (bulk --wait, batch status
+--watch), 5 no running worker serves the queue (--require-served-queue).`,
 		Example: `  enqueue dismiss --app-id demo-app --room-id room-001
   enqueue bulk examples/ops.jsonl
   enqueue dead list`,
@@ -232,6 +238,21 @@ func (a *app) connect(ctx context.Context) (*meetops.Client, error) {
 	}
 	a.client = c
 	return c, nil
+}
+
+// warnUnserved prints, on stderr, the warning for those of queues that
+// no running worker serves (nothing when all are served, or when the
+// check cannot be made: the enqueue itself went through). The check reuses
+// the client's recent read of the workers, so it costs no round trip right
+// after an enqueue.
+func (a *app) warnUnserved(ctx context.Context, c *meetops.Client, queues ...string) {
+	check, err := c.CheckQueues(ctx, queues...)
+	if err != nil {
+		return
+	}
+	if w := check.Warning(); w != "" {
+		fmt.Fprintf(a.stderr, "enqueue: warning: %s\n", termtext.Escape(w))
+	}
 }
 
 // quietLogger silences go-redis' own log lines: errors are reported once,

@@ -30,6 +30,9 @@ type bulkFlags struct {
 	label       string
 	callbackURL string
 	wait        bool
+	// requireServed refuses the input when no running worker serves one
+	// of its queues.
+	requireServed bool
 }
 
 // bulkSummary is what bulk prints at the end.
@@ -44,6 +47,9 @@ type bulkSummary struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 	// BatchID is the batch record of the run ("" for a dry run).
 	BatchID string `json:"batch_id,omitempty"`
+	// UnservedQueues are the input's queues that no running worker served
+	// when the run started (their tasks wait for one); stderr warns too.
+	UnservedQueues []string `json:"unserved_queues,omitempty"`
 }
 
 func (a *app) bulkCommand() *cobra.Command {
@@ -77,9 +83,19 @@ pipelined Redis round trip each, several at once). Running the same input
 again enqueues nothing new (every line is a duplicate), so an interrupted
 run (Ctrl-C) is finished by running it again.
 
+Before enqueueing, the input's queues are checked once each against the
+queues running workers serve: those no worker serves are named in one warning
+on stderr (their tasks are enqueued and wait for a worker), and listed as
+"unserved_queues" in the -o json summary. With --require-served-queue such
+an input is refused instead, nothing enqueued, exit 5 (a queue that loses its
+last worker during the run fails its lines, retried as any failed enqueue).
+A dry run checks no queue (it needs no Redis).
+
 Exit codes: 0 when every valid line was enqueued or was a duplicate; 1 when
 an enqueue failed or the run was interrupted; 2 for invalid lines without
---skip-invalid; 3 when a line's key was already used for another operation.`,
+--skip-invalid; 3 when a line's key was already used for another operation;
+4 with --wait, when the batch ended with dead letters; 5 with
+--require-served-queue, when no running worker serves one of the queues.`,
 		Example: `  enqueue bulk examples/ops.jsonl
   enqueue bulk examples/ops.csv --dry-run
   enqueue bulk ops.txt --format csv --skip-invalid --report report.jsonl
@@ -99,6 +115,7 @@ an enqueue failed or the run was interrupted; 2 for invalid lines without
 	fs.StringVar(&f.label, "label", "", "the batch's label (default: the file name)")
 	fs.StringVar(&f.callbackURL, "callback-url", "", "POST the batch's progress here, signed, each time it completes (its host must be in CALLBACK_ALLOW_HOSTS)")
 	fs.BoolVar(&f.wait, "wait", false, "then follow the batch until it is complete and list its dead letters by line (exit 4 if any)")
+	fs.BoolVar(&f.requireServed, requireServedFlag, false, "refuse the whole input, with exit 5 and nothing enqueued, when no running worker serves one of its queues (default: enqueue and warn)")
 	return cmd
 }
 
@@ -138,6 +155,7 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 
 	writeInvalid := rep != nil && (f.dryRun || !f.skipInvalid)
 	var bar *progressbar.ProgressBar
+	var unserved []string
 	label := f.label
 	if label == "" {
 		label = in.Name
@@ -152,9 +170,15 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 			}
 		},
 		OnValidated: func(checked bulk.Summary) { bar = a.progressBar(int64(checked.Lines)) },
+		CheckQueues: func(ctx context.Context, e bulk.Enqueuer, queues bulk.QueueSet) error {
+			var err error
+			unserved, err = a.checkBulkQueues(ctx, e.(*meetops.Client), in.Name, queues, f.requireServed)
+			return err
+		},
 		Options: bulk.Options{
-			Concurrency: f.concurrency,
-			Batch:       f.batch,
+			Concurrency:        f.concurrency,
+			Batch:              f.batch,
+			RequireServedQueue: f.requireServed,
 			OnResult: func(res bulk.Result) {
 				rep.write(res)
 				if bar != nil {
@@ -201,6 +225,7 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 	}
 	sum.Interrupted = ctx.Err() != nil && !done.Complete
 	sum.BatchID = done.Batch.BatchID
+	sum.UnservedQueues = unserved
 	if err := a.printBulkSummary(sum); err != nil {
 		return err
 	}
@@ -211,6 +236,31 @@ func (a *app) bulk(ctx context.Context, name string, f bulkFlags) error {
 		return err
 	}
 	return a.waitBatch(ctx, in.Name, sum.BatchID)
+}
+
+// checkBulkQueues checks the input's queues, once each, against those
+// running workers serve, before anything is enqueued: it warns, once, about
+// the ones no worker serves and returns them, or, with requireServed,
+// refuses the input (exit 5).
+func (a *app) checkBulkQueues(ctx context.Context, c *meetops.Client, name string, queues bulk.QueueSet, requireServed bool) ([]string, error) {
+	check, err := c.CheckQueues(ctx, queues.Names...)
+	switch {
+	case err != nil && requireServed:
+		return nil, fmt.Errorf("%s: --%s: %w; nothing enqueued", name, requireServedFlag, err)
+	case err != nil:
+		return nil, nil // the enqueues say whether Redis works
+	}
+	more := ""
+	if queues.More {
+		more = fmt.Sprintf(" (the input names more than %d queues; only the first %d were checked)", bulk.MaxCheckedQueues, bulk.MaxCheckedQueues)
+	}
+	if requireServed && len(check.Unserved) > 0 {
+		return nil, &exitError{code: exitUnserved, err: fmt.Errorf("%s: %w; nothing enqueued (--%s)%s", name, check.Err(), requireServedFlag, more)}
+	}
+	if w := check.Warning(); w != "" {
+		fmt.Fprintf(a.stderr, "enqueue: warning: %s%s\n", termtext.Escape(w), more)
+	}
+	return check.Unserved, nil
 }
 
 // bulkGCPercent is the garbage collector's target during a bulk run,

@@ -142,8 +142,9 @@ func TestBulkFromStdin(t *testing.T) {
 	require.NoError(t, err)
 	r := b.runWith(t, invocation{stdin: string(in)}, "bulk", "-", "-o", "json")
 	requireCode(t, r, exitOK)
-	require.JSONEq(t, `{"file":"-","total":7,"valid":7,"lines":7,"enqueued":7,"duplicates":0,"invalid":0,"failed":0,"key_reused":0,"complete":true,"batch_id":"b_<id>"}`,
-		batchID.ReplaceAllString(r.stdout, "b_<id>"))
+	require.JSONEq(t, `{"file":"-","total":7,"valid":7,"lines":7,"enqueued":7,"duplicates":0,"invalid":0,"failed":0,"key_reused":0,"complete":true,"batch_id":"b_<id>",`+
+		`"unserved_queues":["default","critical"]}`,
+		batchID.ReplaceAllString(r.stdout, "b_<id>"), "stdout is the JSON alone; the warning is on stderr")
 
 	csv, err := os.ReadFile("testdata/bulk/ops.csv")
 	require.NoError(t, err)
@@ -160,7 +161,8 @@ func TestBulkKeyReusedExits3(t *testing.T) {
 	r := b.run(t, "bulk", "testdata/bulk/ops.jsonl")
 	requireCode(t, r, exitKeyReused)
 	require.Contains(t, r.stdout, "7/7    6         0           0        0       1")
-	require.Equal(t, "enqueue: 1 line reused a key already taken by another operation\n", r.stderr)
+	require.Equal(t, `enqueue: warning: no running worker serves queues "default", "critical" (no worker is running); their tasks wait until workers serving them start`+"\n"+
+		"enqueue: 1 line reused a key already taken by another operation\n", r.stderr)
 }
 
 func TestBulkDryRunEnqueuesNothing(t *testing.T) {

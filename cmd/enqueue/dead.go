@@ -201,9 +201,14 @@ the upstream keeps counting its "already done" answer as success.`,
 			}
 			done, failures := split(results)
 			infos := make([]meetops.Info, len(done))
+			var unserved []string
 			for i, r := range done {
 				infos[i] = r.Info
+				if r.Info.Unserved {
+					unserved = append(unserved, r.Info.Queue)
+				}
 			}
+
 			if a.json() {
 				if err := writeJSON(a.stdout, struct {
 					Requeued []meetops.Info `json:"requeued"`
@@ -219,7 +224,11 @@ the upstream keeps counting its "already done" answer as success.`,
 			if !a.json() {
 				fmt.Fprintf(a.stdout, "requeued %d dead letter%s\n", len(infos), plural(len(infos)))
 			}
-			return a.reportFailures(failures)
+			err = a.reportFailures(failures)
+			if len(unserved) > 0 {
+				a.warnUnserved(cmd.Context(), c, unserved...)
+			}
+			return err
 		}),
 	}
 	sel.register(cmd.Flags(), "requeue")

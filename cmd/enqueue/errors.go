@@ -17,6 +17,9 @@ const (
 	exitFailure   = 1
 	exitUsage     = 2
 	exitKeyReused = 3
+	// exitUnserved: --require-served-queue, and no running worker serves
+	// the queue; nothing was enqueued.
+	exitUnserved = 5
 )
 
 // usageError is a wrong command line: exit 2, with a pointer to --help.
@@ -85,6 +88,9 @@ func (a *app) report(cmd *cobra.Command, err error) int {
 	case errors.Is(err, meetops.ErrKeyReused):
 		a.printErr(err)
 		return exitKeyReused
+	case errors.Is(err, meetops.ErrQueueUnserved):
+		a.printErr(err)
+		return exitUnserved
 	case errors.Is(err, meetops.ErrInvalid):
 		a.printErr(err)
 		return exitUsage

@@ -4,7 +4,10 @@
 //
 // Exit codes: 0 success (or a duplicate of the same operation), 1 runtime
 // failure, 2 usage or validation error, 3 idempotency key reused with a
-// different payload. Run "enqueue --help" for the commands.
+// different payload, 4 a followed batch ended with dead letters, 5 no
+// running worker serves the queue (with --require-served-queue; without
+// it such an operation is enqueued with a warning on stderr). Run
+// "enqueue --help" for the commands.
 package main
 
 import (

@@ -154,6 +154,10 @@ func requireCode(t *testing.T, r result, code int) {
 	require.NotContains(t, r.stderr, "Flags:", "no usage dump")
 }
 
+// unservedDefault is the warning of an enqueue into "default" while no
+// worker runs, as in most tests here.
+const unservedDefault = `enqueue: warning: no running worker serves queue "default" (no worker is running); its tasks wait until a worker serving it starts` + "\n"
+
 // deadAt is when the test dead letters died.
 var deadAt = time.Date(2030, 1, 6, 9, 30, 0, 0, time.UTC)
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ type commonFlags struct {
 	key, queue, at string
 	in             time.Duration
 	maxRetry       int
+	requireServed  bool
 }
 
 func (c *commonFlags) register(fs *pflag.FlagSet) {
@@ -25,7 +27,15 @@ func (c *commonFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.in, "in", 0, "run after this delay, e.g. 10m")
 	fs.StringVar(&c.at, "at", "", "run at this RFC 3339 time, e.g. 2030-01-06T09:00:00Z")
 	fs.IntVar(&c.maxRetry, "max-retry", 0, "retries of transient failures before dead-lettering (default 12; 0: none)")
+	fs.BoolVar(&c.requireServed, requireServedFlag, false, requireServedUsage)
 }
+
+// requireServedFlag refuses an enqueue into a queue no running worker
+// serves (bulk: any such line refuses the whole input).
+const (
+	requireServedFlag  = "require-served-queue"
+	requireServedUsage = "refuse, with exit 5 and nothing enqueued, when no running worker serves the queue (default: enqueue it and warn)"
+)
 
 // options turns the flags that were set into enqueue options.
 func (c *commonFlags) options(fs *pflag.FlagSet) ([]meetops.Option, error) {
@@ -51,6 +61,9 @@ func (c *commonFlags) options(fs *pflag.FlagSet) ([]meetops.Option, error) {
 	}
 	if fs.Changed("max-retry") {
 		opts = append(opts, meetops.WithMaxRetry(c.maxRetry))
+	}
+	if c.requireServed {
+		opts = append(opts, meetops.RequireServedQueue())
 	}
 	return opts, nil
 }
@@ -132,9 +145,10 @@ func opCommands(a *app) []*cobra.Command {
 func (a *app) opCommand(s opSpec) *cobra.Command {
 	var common commonFlags
 	cmd := &cobra.Command{
-		Use:     s.use + " [flags]",
-		Short:   s.short,
-		Long:    s.short + ".\n\nPrints the task's key and state. Enqueueing the same operation again (same\nkey, same payload) changes nothing and exits 0; a key already used for a\ndifferent operation exits 3.",
+		Use:   s.use + " [flags]",
+		Short: s.short,
+		Long: s.short + ".\n\nPrints the task's key and state. Enqueueing the same operation again (same\nkey, same payload) changes nothing and exits 0; a key already used for a\ndifferent operation exits 3.\n\n" +
+			"When no running worker serves the queue, the task is enqueued and waits for\none; a warning on stderr names the queues workers serve. With\n--require-served-queue nothing is enqueued and the exit code is 5.",
 		Example: s.example,
 		Args:    cobra.NoArgs,
 	}
@@ -158,8 +172,14 @@ func (a *app) opCommand(s opSpec) *cobra.Command {
 			return err
 		}
 		info, err := c.Enqueue(cmd.Context(), op, opts...)
+		if errors.Is(err, meetops.ErrQueueUnserved) {
+			return fmt.Errorf("%w; nothing enqueued (--%s)", err, requireServedFlag)
+		}
 		if err != nil {
 			return err
+		}
+		if info.Unserved {
+			a.warnUnserved(cmd.Context(), c, info.Queue)
 		}
 		return a.printInfos([]meetops.Info{info})
 	})

@@ -126,7 +126,7 @@ func TestRedisURLFromTheEnvironment(t *testing.T) {
 	require.NoError(t, os.Chmod(path, 0o600))
 	r = runEnqueue(t, invocation{env: map[string]string{"REDIS_URL_FILE": path}}, "disable", "--app-id", "b")
 	requireCode(t, r, exitOK)
-	require.Empty(t, r.stderr)
+	require.Equal(t, unservedDefault, r.stderr, "no word of the file, only that no worker runs")
 	require.EqualValues(t, 2, mustCount(t, b))
 	r = runEnqueue(t, invocation{env: map[string]string{"REDIS_URL_FILE": path, "REDIS_URL": b.url}}, "disable", "--app-id", "c")
 	requireCode(t, r, exitUsage)

@@ -12,7 +12,8 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show the state and result of a task",
 		Long: `Show the state and result of the task with idempotency key KEY, in whichever
 queue it is: pending, scheduled, active, retry, archived (a dead letter) or
-completed. A key nothing knows of exits 1.`,
+completed. A key nothing knows of exits 1. A task waiting in a queue no
+running worker serves is shown with a warning on stderr.`,
 		Example: "  enqueue status dismiss:322599b02d2d9687eab31a5c938aded0\n  enqueue status offboarding-4711 -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
@@ -23,6 +24,9 @@ completed. A key nothing knows of exits 1.`,
 			st, err := c.Status(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if st.Unserved {
+				a.warnUnserved(cmd.Context(), c, st.Queue)
 			}
 			if a.json() {
 				return writeJSON(a.stdout, st)

@@ -98,7 +98,7 @@ func TestDeadLetters(t *testing.T) {
 	// Requeue one, purge another; then both are gone from the list.
 	a = r.do(req{method: http.MethodPost, path: "/v1/dead-letters/" + url.PathEscape(keys[0]) + "/requeue", token: "ops"})
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
-	require.JSONEq(t, `{"key":"dismiss:dl/0","queue":"default","state":"pending","duplicate":false}`, string(a.body))
+	require.JSONEq(t, `{"key":"dismiss:dl/0","queue":"default","state":"pending","duplicate":false,"unserved":true}`, string(a.body))
 	a = r.do(req{method: http.MethodDelete, path: "/v1/dead-letters/" + url.PathEscape(keys[1]), token: "ops"})
 	require.Equal(t, http.StatusNoContent, a.status, "%s", a.body)
 	require.Empty(t, a.body)

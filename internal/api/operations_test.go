@@ -1,15 +1,20 @@
 package api_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meetops/meetops"
 	apidoc "github.com/meetops/meetops/api"
+	"github.com/meetops/meetops/internal/redistest"
 )
 
 const dismiss = `{"op":"dismiss","app_id":"demo-app","room_id":"room-001"}`
@@ -22,7 +27,8 @@ func TestEnqueueThenDuplicateThenStatus(t *testing.T) {
 	r := newRig(t)
 	a := r.post("/v1/operations", dismiss)
 	require.Equal(t, http.StatusCreated, a.status, "%s", a.body)
-	require.JSONEq(t, `{"key":"`+dismissKey+`","queue":"default","state":"pending","duplicate":false}`, string(a.body))
+	// No worker runs in this test: the task waits, and the answer says so.
+	require.JSONEq(t, `{"key":"`+dismissKey+`","queue":"default","state":"pending","duplicate":false,"unserved":true}`, string(a.body))
 	require.Equal(t, "/v1/operations/"+url.PathEscape(dismissKey), a.header.Get("Location"))
 
 	a = r.post("/v1/operations", "{\n  \"room_id\": \"room-001\",\n  \"op\": \"dismiss\",  \"app_id\": \"demo-app\"\n}\n")
@@ -35,6 +41,7 @@ func TestEnqueueThenDuplicateThenStatus(t *testing.T) {
 	require.Equal(t, "svc", st["origin"], "the token's name is the origin")
 	require.Equal(t, "dismiss", st["op"])
 	require.Equal(t, "pending", st["state"])
+	require.Equal(t, true, st["unserved"])
 	require.Equal(t, map[string]any{"app_id": "demo-app", "room_id": "room-001"}, st["payload"])
 
 	r.get("/v1/operations/nope", "svc").problem(t, http.StatusNotFound, "not-found")
@@ -45,7 +52,7 @@ func TestEnqueueOptionsAndKeys(t *testing.T) {
 	r := newRig(t)
 	a := r.post("/v1/operations", `{"op":"cancel","conference_id":"900000001","end_ongoing":true,"key":"off/4711#1?%","queue":"critical","process_at":"2099-01-06T09:00:00Z","max_retry":0}`)
 	require.Equal(t, http.StatusCreated, a.status, "%s", a.body)
-	require.JSONEq(t, `{"key":"off/4711#1?%","queue":"critical","state":"scheduled","duplicate":false}`, string(a.body))
+	require.JSONEq(t, `{"key":"off/4711#1?%","queue":"critical","state":"scheduled","duplicate":false,"unserved":true}`, string(a.body))
 	// A key with / ? # and a space, percent-encoded in the path.
 	a = r.get("/v1/operations/"+url.PathEscape("off/4711#1?%"), "svc")
 	require.Equal(t, http.StatusOK, a.status, "%s", a.body)
@@ -163,4 +170,29 @@ func TestEnqueueRefusesBadInput(t *testing.T) {
 	n, err := r.rdb.DBSize(t.Context()).Result()
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing was written")
+}
+
+// With a running worker serving the queue the answer carries no
+// "unserved"; a queue nobody serves is flagged, as the CLI warns.
+func TestEnqueueFlagsOnlyUnservedQueues(t *testing.T) {
+	t.Parallel()
+	url := redistest.URL(t)
+	opt, err := asynq.ParseRedisURI(url)
+	require.NoError(t, err)
+	srv := asynq.NewServer(opt, asynq.Config{Queues: map[string]int{"default": 1}, LogLevel: asynq.FatalLevel})
+	// The server only has to be running: its no-op handler completes what
+	// it takes, which does not change the answers checked here.
+	require.NoError(t, srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })))
+	t.Cleanup(srv.Shutdown)
+	// The short TTL makes the producer read the servers afresh.
+	r := newRig(t, withRedis(url), withClientOptions(meetops.WithServedQueuesTTL(time.Millisecond)))
+	require.Eventually(t, func() bool {
+		a := r.post("/v1/operations", `{"op":"disable","app_id":"app-served"}`)
+		_, flagged := a.json(t)["unserved"]
+		return a.status < 300 && !flagged
+	}, 10*time.Second, 20*time.Millisecond, "a served queue is not flagged")
+
+	a := r.post("/v1/operations", `{"op":"disable","app_id":"app-elsewhere","queue":"nosuchqueue"}`)
+	require.Equal(t, http.StatusCreated, a.status, "%s", a.body)
+	require.Equal(t, true, a.json(t)["unserved"])
 }

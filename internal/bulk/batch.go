@@ -57,7 +57,7 @@ func runBatches(ctx context.Context, r Reader, e BatchEnqueuer, o Options) (Summ
 						for k, i := range todo {
 							items[k] = c.items[i]
 						}
-						for k, r := range enqueueBatch(callCtx, e, items, o.BatchID) {
+						for k, r := range enqueueBatch(callCtx, e, items, o) {
 							res[todo[k]] = r
 						}
 					})
@@ -102,8 +102,8 @@ func runBatches(ctx context.Context, r Reader, e BatchEnqueuer, o Options) (Summ
 }
 
 // enqueueBatch enqueues the valid items with one EnqueueBatch call (as
-// members of batch, when set) and returns every item's result.
-func enqueueBatch(ctx context.Context, e BatchEnqueuer, items []Item, batch string) []Result {
+// members of o.BatchID, when set) and returns every item's result.
+func enqueueBatch(ctx context.Context, e BatchEnqueuer, items []Item, o Options) []Result {
 	res := make([]Result, len(items))
 	reqs := make([]meetops.Request, 0, len(items))
 	index := make([]int, 0, len(items)) // the item of each request
@@ -113,15 +113,15 @@ func enqueueBatch(ctx context.Context, e BatchEnqueuer, items []Item, batch stri
 			res[i].Outcome, res[i].Error = Invalid, it.Reason()
 			continue
 		}
-		reqs = append(reqs, meetops.Request{Op: it.Op, Opts: it.Options(), Index: it.Index, Line: it.Line})
+		reqs = append(reqs, meetops.Request{Op: it.Op, Opts: o.itemOptions(it), Index: it.Index, Line: it.Line})
 		index = append(index, i)
 	}
 	if len(reqs) == 0 {
 		return res
 	}
 	var opts []meetops.BatchOption
-	if batch != "" {
-		opts = append(opts, meetops.InBatch(batch))
+	if o.BatchID != "" {
+		opts = append(opts, meetops.InBatch(o.BatchID))
 	}
 	for j, r := range e.EnqueueBatch(ctx, reqs, opts...) {
 		res[index[j]].outcome(r.Info, r.Err)

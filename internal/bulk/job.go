@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/meetops/meetops"
+	"github.com/meetops/meetops/internal/tasks"
 )
 
 // ErrInvalidLines is returned by Job.Run when the input has invalid lines
@@ -46,12 +47,46 @@ type Job struct {
 	OnValidated func(Summary)
 	// Options tune the enqueue pass (concurrency, batch size, OnResult).
 	Options Options
+	// CheckQueues, when not nil, is given the distinct queues of the valid
+	// lines once they are validated and connect returned, before a batch
+	// is made or anything enqueued; an error ends the run there, nothing
+	// enqueued. (The CLI warns about, or refuses, the queues no running
+	// worker serves.)
+	CheckQueues func(ctx context.Context, e Enqueuer, queues QueueSet) error
 	// Batch, when not nil, makes the run a batch record: created before
 	// the enqueue pass (the Enqueuer must be a Batcher), every valid line
 	// a member at its position, sealed after the pass — also when it was
 	// interrupted or stopped at a failure: the batch is then what the run
 	// enqueued, and running the file again makes a new batch of all of it.
 	Batch *meetops.BatchSpec
+}
+
+// MaxCheckedQueues bounds the distinct queues a Job collects for
+// CheckQueues, so that memory stays bounded whatever the input.
+const MaxCheckedQueues = 1000
+
+// QueueSet is the distinct queues of an input's valid lines, "default"
+// for a line without one, in the order they first appear.
+type QueueSet struct {
+	Names []string
+	// More is true when the input names more than MaxCheckedQueues
+	// queues: Names holds the first MaxCheckedQueues.
+	More bool
+}
+
+// add records queue.
+func (q *QueueSet) add(seen map[string]bool, queue string) {
+	if queue == "" {
+		queue = tasks.DefaultQueue
+	}
+	switch {
+	case seen[queue]:
+	case len(q.Names) == MaxCheckedQueues:
+		q.More = true
+	default:
+		seen[queue] = true
+		q.Names = append(q.Names, queue)
+	}
 }
 
 // Batcher creates and seals batch records; *meetops.Client is one.
@@ -76,8 +111,8 @@ type Report struct {
 // Run validates the input, then enqueues it with the Enqueuer that connect
 // returns (called only when there is something to enqueue, so a dry run or
 // a refused input needs no Redis). The error is a *ValidationError, or
-// ErrInvalidLines, or connect's, or a fatal input error of the enqueue
-// pass; a failed or interrupted enqueue is not an error but a Report whose
+// ErrInvalidLines, or connect's, or CheckQueues', or a fatal input error
+// of the enqueue pass; a failed or interrupted enqueue is not an error but a Report whose
 // Summary is not Complete (see Run in this package).
 func (j *Job) Run(ctx context.Context, connect func(context.Context) (Enqueuer, error)) (Report, error) {
 	var rep Report
@@ -85,7 +120,13 @@ func (j *Job) Run(ctx context.Context, connect func(context.Context) (Enqueuer, 
 	if err != nil {
 		return rep, err
 	}
-	rep.Checked, err = Validate(ctx, r, j.OnInvalid)
+	var queues QueueSet
+	var onValid func(Item)
+	if j.CheckQueues != nil {
+		seen := map[string]bool{}
+		onValid = func(it Item) { queues.add(seen, it.Queue) }
+	}
+	rep.Checked, err = validate(ctx, r, j.OnInvalid, onValid)
 	closer.Close()
 	if err != nil {
 		return rep, &ValidationError{Line: rep.Checked.Lines, Err: err}
@@ -102,6 +143,11 @@ func (j *Job) Run(ctx context.Context, connect func(context.Context) (Enqueuer, 
 	e, err := connect(ctx)
 	if err != nil {
 		return rep, err
+	}
+	if j.CheckQueues != nil && len(queues.Names) > 0 {
+		if err := j.CheckQueues(ctx, e, queues); err != nil {
+			return rep, err
+		}
 	}
 	r, closer, err = j.Input.Open()
 	if err != nil {

@@ -3,15 +3,18 @@ package bulk_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/bulk"
+	"github.com/meetops/meetops/internal/tasks"
 )
 
 // jobInput writes content to a file and opens it as a bulk input.
@@ -104,4 +107,115 @@ func TestJobValidationErrors(t *testing.T) {
 	job = bulk.Job{Input: jobInput(t, "ops.jsonl", disables(1, 1))}
 	_, err = job.Run(context.Background(), func(context.Context) (bulk.Enqueuer, error) { return nil, errors.New("redis down") })
 	require.EqualError(t, err, "redis down", "connect's error as it is")
+}
+
+// CheckQueues is told the valid lines' distinct queues, "default" for a
+// line without one, in the order they appear, after connecting and before
+// anything is enqueued; its error ends the run with nothing enqueued. A
+// dry run and a refused input never call it.
+func TestJobChecksQueuesBeforeEnqueueing(t *testing.T) {
+	t.Parallel()
+	content := `{"op":"disable","app_id":"a1","queue":"low"}` + "\n" +
+		`{"op":"disable","app_id":"a2"}` + "\n" +
+		`{"op":"disable","app_id":"","queue":"invalid-line"}` + "\n" +
+		`{"op":"disable","app_id":"a3","queue":"low"}` + "\n" +
+		`{"op":"disable","app_id":"a4","queue":"critical"}` + "\n"
+	refusal := errors.New("refused")
+	for _, tc := range []struct {
+		name         string
+		dryRun, skip bool
+		answer       error
+		wantCalled   bool
+		wantEnqueued int
+	}{
+		{name: "refused input"},
+		{name: "dry run", dryRun: true, skip: true},
+		{name: "served", skip: true, wantCalled: true, wantEnqueued: 4},
+		{name: "refused queues", skip: true, answer: refusal, wantCalled: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			enqueued := 0
+			var got *bulk.QueueSet
+			job := bulk.Job{
+				Input: jobInput(t, "ops.jsonl", content), DryRun: tc.dryRun, SkipInvalid: tc.skip,
+				Options: bulk.Options{Concurrency: 1, Batch: 1},
+				CheckQueues: func(_ context.Context, e bulk.Enqueuer, q bulk.QueueSet) error {
+					require.NotNil(t, e, "after connecting")
+					require.Zero(t, enqueued, "before enqueueing")
+					got = &q
+					return tc.answer
+				},
+			}
+			_, err := job.Run(context.Background(), func(context.Context) (bulk.Enqueuer, error) {
+				return countingEnqueuer(&enqueued), nil
+			})
+			if tc.answer != nil {
+				require.ErrorIs(t, err, tc.answer)
+			}
+			require.Equal(t, tc.wantEnqueued, enqueued)
+			if !tc.wantCalled {
+				require.Nil(t, got)
+				return
+			}
+			require.Equal(t, &bulk.QueueSet{Names: []string{"low", "default", "critical"}}, got)
+		})
+	}
+}
+
+// The queues collected are bounded: past MaxCheckedQueues, More says so.
+func TestJobQueueSetIsBounded(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	for i := range bulk.MaxCheckedQueues + 5 {
+		fmt.Fprintf(&b, `{"op":"disable","app_id":"a%d","queue":"q%d"}`+"\n", i, i)
+	}
+	var got bulk.QueueSet
+	job := bulk.Job{
+		Input:       jobInput(t, "ops.jsonl", b.String()),
+		Options:     bulk.Options{Concurrency: 1, Batch: 1},
+		CheckQueues: func(_ context.Context, _ bulk.Enqueuer, q bulk.QueueSet) error { got = q; return errors.New("stop") },
+	}
+	n := 0
+	_, err := job.Run(context.Background(), func(context.Context) (bulk.Enqueuer, error) { return countingEnqueuer(&n), nil })
+	require.Error(t, err)
+	require.True(t, got.More)
+	require.Len(t, got.Names, bulk.MaxCheckedQueues)
+	require.Equal(t, "q0", got.Names[0])
+	require.Equal(t, fmt.Sprintf("q%d", bulk.MaxCheckedQueues-1), got.Names[bulk.MaxCheckedQueues-1])
+}
+
+// Options.RequireServedQueue adds meetops.RequireServedQueue to every
+// line's enqueue, line by line and in batches.
+func TestRunRequireServedQueue(t *testing.T) {
+	t.Parallel()
+	required := func(opts []meetops.Option) bool {
+		var to tasks.TaskOptions
+		for _, o := range opts {
+			require.NoError(t, o(&to))
+		}
+		return to.RequireServedQueue
+	}
+	for _, requireServed := range []bool{false, true} {
+		var mu sync.Mutex
+		seen := map[bool]int{}
+		one := enqueuerFunc(func(_ context.Context, _ meetops.Op, opts ...meetops.Option) (meetops.Info, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[required(opts)]++
+			return meetops.Info{}, nil
+		})
+		batched := batchFunc(func(_ context.Context, r meetops.Request) meetops.BatchResult {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[required(r.Opts)]++
+			return meetops.BatchResult{}
+		})
+		for _, e := range []bulk.Enqueuer{one, batched} {
+			_, err := bulk.Run(context.Background(), bulk.NewJSONL(strings.NewReader(disables(1, 5))), e,
+				bulk.Options{RequireServedQueue: requireServed})
+			require.NoError(t, err)
+		}
+		require.Equal(t, map[bool]int{requireServed: 10}, seen)
+	}
 }

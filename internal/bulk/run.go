@@ -90,6 +90,20 @@ type Options struct {
 	// BatchID, when set, makes every valid line a member of that open
 	// batch, at the line's Index and Line; it needs a BatchEnqueuer.
 	BatchID string
+	// RequireServedQueue enqueues every line with
+	// meetops.RequireServedQueue: a line whose queue no running worker
+	// serves fails (and is retried as any failure, for RetryFor, which
+	// rides out a worker's restart).
+	RequireServedQueue bool
+}
+
+// itemOptions returns the enqueue options of it's line, and the run's.
+func (o Options) itemOptions(it Item) []meetops.Option {
+	opts := it.Options()
+	if o.RequireServedQueue {
+		opts = append(opts, meetops.RequireServedQueue())
+	}
+	return opts
 }
 
 // DefaultRetryFor rides out a Redis restart or failover.
@@ -191,10 +205,10 @@ func Run(ctx context.Context, r Reader, e Enqueuer, o Options) (Summary, error) 
 				res := []Result{{}}
 				retrying(ctx, o, res, func([]int) {
 					if be, ok := e.(BatchEnqueuer); ok && o.BatchID != "" {
-						res[0] = enqueueBatch(callCtx, be, []Item{it}, o.BatchID)[0]
+						res[0] = enqueueBatch(callCtx, be, []Item{it}, o)[0]
 						return
 					}
-					res[0] = enqueue(callCtx, e, it)
+					res[0] = enqueue(callCtx, e, it, o)
 				})
 				if res[0].Outcome == Failed {
 					stop()
@@ -221,13 +235,13 @@ func Run(ctx context.Context, r Reader, e Enqueuer, o Options) (Summary, error) 
 }
 
 // enqueue handles one line.
-func enqueue(ctx context.Context, e Enqueuer, it Item) Result {
+func enqueue(ctx context.Context, e Enqueuer, it Item, o Options) Result {
 	res := Result{Line: it.Line, Key: it.Key}
 	if it.Err != nil {
 		res.Outcome, res.Error = Invalid, it.Reason()
 		return res
 	}
-	info, err := e.Enqueue(ctx, it.Op, it.Options()...)
+	info, err := e.Enqueue(ctx, it.Op, o.itemOptions(it)...)
 	res.outcome(info, err)
 	return res
 }

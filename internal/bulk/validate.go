@@ -12,6 +12,12 @@ import (
 // bounded number of chunks ahead. The error is a fatal input error (see
 // Reader), or ctx's when it is done first.
 func Validate(ctx context.Context, r Reader, onInvalid func(Item)) (Summary, error) {
+	return validate(ctx, r, onInvalid, nil)
+}
+
+// validate is Validate, also calling onValid (when not nil) for each
+// valid line, in input order.
+func validate(ctx context.Context, r Reader, onInvalid, onValid func(Item)) (Summary, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reading when returning early
 	var s Summary
@@ -22,11 +28,14 @@ func Validate(ctx context.Context, r Reader, onInvalid func(Item)) (Summary, err
 		}
 		for _, it := range c.items {
 			s.Lines++
-			if it.Err != nil {
+			switch {
+			case it.Err != nil:
 				s.Invalid++
 				if onInvalid != nil {
 					onInvalid(it)
 				}
+			case onValid != nil:
+				onValid(it)
 			}
 		}
 		err := c.err

@@ -42,6 +42,10 @@ type TaskOptions struct {
 	// the payload, so it changes neither the key nor what counts as a
 	// duplicate.
 	Origin string
+	// RequireServedQueue is not part of the task: it asks the producer to
+	// refuse the task when no running worker serves Queue (see
+	// meetops.RequireServedQueue).
+	RequireServedQueue bool
 }
 
 // OriginHeader is the asynq task header that carries TaskOptions.Origin
@@ -71,6 +75,9 @@ type Prepared struct {
 	Origin string
 	// Task is the asynq task, carrying the options above.
 	Task *asynq.Task
+	// RequireServedQueue is TaskOptions.RequireServedQueue: the producer
+	// refuses the task when no running worker serves Queue.
+	RequireServedQueue bool
 }
 
 // Prepare validates op and o and builds the asynq task: canonical payload,
@@ -138,5 +145,7 @@ func Prepare(op Op, o TaskOptions) (Prepared, error) {
 		ProcessAt: o.ProcessAt,
 		Origin:    o.Origin,
 		Task:      asynq.NewTaskWithHeaders(op.TaskType(), payload, headers, opts...),
+
+		RequireServedQueue: o.RequireServedQueue,
 	}, nil
 }

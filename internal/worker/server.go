@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -213,6 +216,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	w.log.Info().Str("queues", queueList(w.cfg.Queues, ",")).
+		Msg("serving queues " + queueList(w.cfg.Queues, ", ") + " (WORKER_QUEUES); a task in any other queue waits for a worker that serves it")
 	w.log.Info().Str("http", w.HTTPAddr()).Int("concurrency", w.cfg.Concurrency).
 		Interface("queues", w.cfg.Queues).Msg("worker started")
 	recoverCtx, stopRecover := context.WithCancel(context.Background())
@@ -243,4 +248,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info().Msg("worker stopped")
 	return err
+}
+
+// queueList spells queues as WORKER_QUEUES does, name=weight, highest
+// weight first (then by name), joined by sep.
+func queueList(queues map[string]int, sep string) string {
+	names := slices.SortedFunc(maps.Keys(queues), func(a, b string) int {
+		return cmp.Or(cmp.Compare(queues[b], queues[a]), cmp.Compare(a, b))
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + "=" + strconv.Itoa(queues[n])
+	}
+	return strings.Join(parts, sep)
 }
