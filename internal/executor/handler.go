@@ -142,7 +142,13 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	attempts := prev.Attempts + 1
-	maybeReached := prev.State == ledger.Started
+	// An earlier attempt may have reached upstream when the ledger says it
+	// started, or when asynq says this is a retry: every attempt records
+	// "started" before its call, so a retry without that record lost it
+	// (a Redis failover drops the last writes a primary had not passed on
+	// to its replica) and must still count the "already done" answer as
+	// its earlier attempt's success, not dead-letter it.
+	maybeReached := prev.State == ledger.Started || a.retried > 0
 	// Hold the key for as long as the attempt runs, however long that is.
 	stopKeepAlive := h.deps.Ledger.KeepAlive(ctx, lease)
 	defer stopKeepAlive()

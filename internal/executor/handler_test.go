@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -410,6 +411,41 @@ func TestLostAnswerCompletesAsAlreadyDone(t *testing.T) {
 	require.Equal(t, 404, r.Status)
 	require.Equal(t, 1, b.sim.Stats().Effect("dismiss:demo-app/room-004"))
 	require.Equal(t, 2, b.sim.Stats().Count("dismiss"))
+}
+
+// forgetfulAPI is the upstream client of a worker whose Redis fails over
+// during its first dismissal: the call takes effect, the answer is lost,
+// and the ledger's "started" record goes with the old primary.
+type forgetfulAPI struct {
+	executor.API
+	rdb   *redis.Client
+	calls atomic.Int32
+}
+
+func (f *forgetfulAPI) DismissRoom(ctx context.Context, appID, roomID string) (apiclient.Response, error) {
+	r, err := f.API.DismissRoom(ctx, appID, roomID)
+	if f.calls.Add(1) == 1 {
+		key := tasks.Key(tasks.Dismiss{AppID: appID, RoomID: roomID})
+		if derr := f.rdb.Del(ctx, "meetops:l:{"+key+"}").Err(); derr != nil {
+			return r, derr
+		}
+	}
+	return r, err
+}
+
+// A retry whose ledger record was lost still counts the "already done"
+// answer as its first attempt's success: asynq's retry count says an
+// earlier attempt ran. (Before, it dead-lettered as a genuine 404.)
+func TestRetryWithoutItsLedgerRecordCompletesAsAlreadyDone(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{noServer: true})
+	b.startServer(t, &forgetfulAPI{API: b.api, rdb: b.rdb}, nil)
+	require.NoError(t, b.sim.SetFault("dismiss", cloudsim.Fault{Script: []string{"503"}, AfterEffect: true}))
+	info := b.wait(t, "default", b.enqueue(t, tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-004"}, tasks.TaskOptions{}))
+	require.Equal(t, asynq.TaskStateCompleted, info.State, "not a dead letter")
+	r := result(t, info)
+	require.Equal(t, tasks.OutcomeAlreadyDone, r.Outcome)
+	require.Equal(t, 1, b.sim.Stats().Effect("dismiss:demo-app/room-004"))
 }
 
 func TestRetriesExhaustedDeadLetters(t *testing.T) {
