@@ -20,9 +20,10 @@ import (
 
 // Limiter paces upstream calls per rate-limit group, across workers.
 type Limiter interface {
-	// Allow takes one call from group's budget. It returns 0 when the call
-	// may go now, or how long to wait before asking again.
-	Allow(ctx context.Context, group string) (time.Duration, error)
+	// Allow takes one call from group's budget for the task with key,
+	// whose queue has priority (a higher one goes first). It returns 0
+	// when the call may go now, or how long to wait before asking again.
+	Allow(ctx context.Context, group, key string, priority int) (time.Duration, error)
 	// Throttled tells the limiter that the upstream throttled a call of
 	// group, so the whole group slows down for a while.
 	Throttled(ctx context.Context, group string, retryAfter time.Duration)
@@ -42,6 +43,9 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Limiter, when not nil, paces upstream calls.
 	Limiter Limiter
+	// Priorities are the queues' priorities for the limiter (their weights
+	// in WORKER_QUEUES); a queue missing from it has priority 0.
+	Priorities map[string]int
 	// LeaseWait is how long a task waits when another worker holds its
 	// key's lease; 0 means 2 s.
 	LeaseWait time.Duration

@@ -20,7 +20,7 @@ func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 		return nil
 	}
 	for {
-		wait, err := h.deps.Limiter.Allow(ctx, group)
+		wait, err := h.deps.Limiter.Allow(ctx, group, a.key, h.deps.Priorities[a.queue])
 		if err != nil {
 			return fmt.Errorf("rate limit %s: %w", group, err)
 		}
@@ -31,9 +31,9 @@ func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 			h.deps.Metrics.Task(a.task.Type(), "deferred")
 			return &retry.Deferral{After: wait, Reason: "ratelimit"}
 		}
-		// Jitter, so the tasks waiting for the same slot do not all ask
-		// again at the same instant.
-		if err := sleep(ctx, wait+time.Duration(rand.Int64N(int64(wait)/5+1))); err != nil {
+		// The wait is this task's turn; a little jitter spreads the asks of
+		// tasks whose turns coincide (several workers, one slot).
+		if err := sleep(ctx, wait+time.Duration(rand.Int64N(int64(wait)/20+1))); err != nil {
 			return err
 		}
 	}

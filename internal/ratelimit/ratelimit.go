@@ -1,8 +1,9 @@
 // Package ratelimit paces upstream calls per operation group, shared by
-// every worker process on the same Redis. It uses go-redis/redis_rate (GCRA)
-// for the budget, and adds an adaptive pause: when the upstream throttles a
-// call (429 / APIG.0308) the whole group waits, across workers, before the
-// next call.
+// every worker process on the same Redis: an evenly spaced budget (GCRA,
+// burst 1) per group, a waiting room that gives the next call slot to the
+// highest-priority task waiting for it (see turns.go), and an adaptive
+// pause: when the upstream throttles a call (429 / APIG.0308) the whole
+// group waits, across workers, before the next call.
 package ratelimit
 
 import (
@@ -13,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meetops/meetops/internal/tasks"
@@ -92,8 +92,8 @@ type Observer struct {
 // Limiter paces calls per group. It implements the executor.Limiter interface.
 type Limiter struct {
 	rdb    redis.UniversalClient
-	rate   *redis_rate.Limiter
 	limits map[string]Limit
+	share  int
 	obs    Observer
 	// MinPause and MaxPause bound the adaptive pause after a throttle
 	// without Retry-After; the pause doubles on repeated throttles.
@@ -108,7 +108,7 @@ type Limiter struct {
 // limits take Defaults.
 func New(rdb redis.UniversalClient, limits map[string]Limit, obs Observer) *Limiter {
 	l := &Limiter{
-		rdb: rdb, rate: redis_rate.NewLimiter(rdb), limits: map[string]Limit{}, obs: obs,
+		rdb: rdb, limits: map[string]Limit{}, obs: obs, share: DefaultShare,
 		minPause: 2 * time.Second, maxPause: time.Minute,
 		paused: map[string]time.Time{}, streak: map[string]int{},
 	}
@@ -134,20 +134,22 @@ func (l *Limiter) Limits() map[string]Limit {
 // all of one group's state lives in one slot (and a script may touch all
 // of it).
 func pauseKey(group string) string { return "meetops:rl:{" + group + "}:pause" }
-func rateKey(group string) string  { return "meetops:rl:{" + group + "}" } // redis_rate prefixes "rate:"
 
-// Allow takes one call from group's budget: 0 means go now, otherwise it
-// says how long to wait before asking again. Calls are spaced evenly (GCRA
-// with burst 1), so "60/m" is one call a second.
-func (l *Limiter) Allow(ctx context.Context, group string) (time.Duration, error) {
-	wait, err := l.allow(ctx, group)
+// Allow asks for one call from group's budget for the task with
+// idempotency key key, whose queue has the given priority (its weight: a
+// higher one goes first). 0 means go now; otherwise it says how long to
+// wait before asking again — when the task's turn comes, so that a task
+// asks about once per call it makes. Calls are spaced evenly (GCRA with
+// burst 1), so "60/m" is one call a second.
+func (l *Limiter) Allow(ctx context.Context, group, key string, priority int) (time.Duration, error) {
+	wait, err := l.allow(ctx, group, key, priority)
 	if err == nil && l.obs.Waited != nil {
 		l.obs.Waited(group, wait)
 	}
 	return wait, err
 }
 
-func (l *Limiter) allow(ctx context.Context, group string) (time.Duration, error) {
+func (l *Limiter) allow(ctx context.Context, group, key string, priority int) (time.Duration, error) {
 	if w := l.localPause(group); w > 0 {
 		return w, nil
 	}
@@ -158,29 +160,22 @@ func (l *Limiter) allow(ctx context.Context, group string) (time.Duration, error
 	if lim.Off() {
 		return 0, nil
 	}
-	// Another worker may have paused the group.
-	pttl, err := l.rdb.PTTL(ctx, pauseKey(group)).Result()
+	// One round trip: the pause another worker may have set, the waiting
+	// room and the budget.
+	wait, allowed, err := l.ask(ctx, group, lim, key, priority)
 	if err != nil {
-		return 0, fmt.Errorf("ratelimit: %s: %w", group, err)
+		return 0, err
 	}
-	if pttl > 0 {
-		l.setLocalPause(group, pttl)
-		return pttl, nil
-	}
-	res, err := l.rate.Allow(ctx, rateKey(group), redis_rate.Limit{Rate: lim.Rate, Period: lim.Period, Burst: 1})
-	if err != nil {
-		return 0, fmt.Errorf("ratelimit: %s: %w", group, err)
-	}
-	if res.Allowed > 0 {
+	if allowed {
 		l.mu.Lock()
 		l.streak[group] = 0
 		l.mu.Unlock()
 		if l.obs.Remaining != nil {
-			l.obs.Remaining(group, res.Remaining)
+			l.obs.Remaining(group, 0) // burst 1: the next call waits its interval
 		}
 		return 0, nil
 	}
-	return max(res.RetryAfter, time.Millisecond), nil
+	return max(wait, time.Millisecond), nil
 }
 
 func (l *Limiter) localPause(group string) time.Duration {

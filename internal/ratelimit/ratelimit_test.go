@@ -40,18 +40,18 @@ func TestBudgetIsSharedAcrossLimiters(t *testing.T) {
 	limits := map[string]ratelimit.Limit{"rtc_rooms": {Rate: 2, Period: time.Minute}}
 	a, b := ratelimit.New(rdb, limits, ratelimit.Observer{}), ratelimit.New(rdb, limits, ratelimit.Observer{})
 
-	w, err := a.Allow(ctx, "rtc_rooms")
+	w, err := a.Allow(ctx, "rtc_rooms", "k1", 1)
 	require.NoError(t, err)
 	require.Zero(t, w, "the first call goes at once")
-	w, err = b.Allow(ctx, "rtc_rooms")
+	w, err = b.Allow(ctx, "rtc_rooms", "k2", 1)
 	require.NoError(t, err)
 	require.Greater(t, w, 25*time.Second, "2/m spaces calls 30 s apart, whichever process asks")
 	require.LessOrEqual(t, w, 30*time.Second)
 
-	w, err = a.Allow(ctx, "meeting_vmr")
+	w, err = a.Allow(ctx, "meeting_vmr", "k3", 1)
 	require.NoError(t, err)
 	require.Zero(t, w, "groups have separate budgets")
-	_, err = a.Allow(ctx, "nope")
+	_, err = a.Allow(ctx, "nope", "k4", 1)
 	require.Error(t, err)
 }
 
@@ -59,7 +59,7 @@ func TestOffNeverWaits(t *testing.T) {
 	t.Parallel()
 	l := ratelimit.New(redistest.Client(t), map[string]ratelimit.Limit{"rtc_apps": {}}, ratelimit.Observer{})
 	for range 100 {
-		w, err := l.Allow(context.Background(), "rtc_apps")
+		w, err := l.Allow(context.Background(), "rtc_apps", "k", 1)
 		require.NoError(t, err)
 		require.Zero(t, w)
 	}
@@ -75,7 +75,7 @@ func TestThrottlePausesTheGroupForEveryWorker(t *testing.T) {
 	b := ratelimit.New(rdb, nil, ratelimit.Observer{Waited: func(_ string, d time.Duration) { waits = append(waits, d) }})
 
 	a.Throttled(ctx, "meeting_mgmt", 3*time.Second)
-	w, err := b.Allow(ctx, "meeting_mgmt")
+	w, err := b.Allow(ctx, "meeting_mgmt", "k", 1)
 	require.NoError(t, err)
 	require.Greater(t, w, 2*time.Second, "another worker sees the pause through Redis")
 	require.LessOrEqual(t, w, 3*time.Second)
@@ -84,9 +84,9 @@ func TestThrottlePausesTheGroupForEveryWorker(t *testing.T) {
 
 	// Without Retry-After the pause starts at 2 s and doubles.
 	a.Throttled(ctx, "meeting_vmr", 0)
-	w1, _ := a.Allow(ctx, "meeting_vmr")
+	w1, _ := a.Allow(ctx, "meeting_vmr", "k3", 1)
 	a.Throttled(ctx, "meeting_vmr", 0)
-	w2, _ := a.Allow(ctx, "meeting_vmr")
+	w2, _ := a.Allow(ctx, "meeting_vmr", "k3", 1)
 	require.InDelta(t, 2*time.Second, w1, float64(200*time.Millisecond))
 	require.InDelta(t, 4*time.Second, w2, float64(200*time.Millisecond))
 }

@@ -137,6 +137,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		Logger:      log,
 		Metrics:     m,
 		Limiter:     limiter,
+		Priorities:  cfg.Queues,
 		Batches:     batches,
 		Deliveries:  deliveries,
 	})
