@@ -10,6 +10,7 @@ import (
 
 	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/batch"
+	"github.com/meetops/meetops/internal/breaker"
 	"github.com/meetops/meetops/internal/callback"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/ledger"
@@ -29,6 +30,19 @@ type Limiter interface {
 	Throttled(ctx context.Context, group string, retryAfter time.Duration)
 }
 
+// Breaker stops calls of a rate-limit group whose upstream is failing,
+// across workers (internal/breaker).
+type Breaker interface {
+	// Allow asks whether a call of group may go: wait 0 when it may, else
+	// how long until the group's next probe is due. The ticket goes back
+	// to Record.
+	Allow(ctx context.Context, group string) (tk breaker.Ticket, wait time.Duration, err error)
+	// Record reports the outcome of a call Allow let through (Other when
+	// the call was not made). It returns 0 when the group is closed, else
+	// how long until its next probe is due.
+	Record(ctx context.Context, tk breaker.Ticket, o breaker.Outcome) time.Duration
+}
+
 // Deps are what the handlers need.
 type Deps struct {
 	// API is the upstream client.
@@ -43,6 +57,9 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Limiter, when not nil, paces upstream calls.
 	Limiter Limiter
+	// Breaker, when not nil, is asked before Limiter and told every
+	// call's outcome.
+	Breaker Breaker
 	// Priorities are the queues' priorities for the limiter (their weights
 	// in WORKER_QUEUES); a queue missing from it has priority 0.
 	Priorities map[string]int
@@ -113,6 +130,15 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 	o := operations[t.Type()] // Decode knows only the task types operations has
 	group := tasks.GroupOf(t.Type())
 
+	tk, err := h.guard(ctx, a, group)
+	if err != nil {
+		return err
+	}
+	// Until the call's outcome is known, the ticket's outcome is "no call"
+	// (a probe ticket must be handed back, or the group waits a whole
+	// probe interval for its next probe).
+	outcome := breaker.Other
+	defer func() { h.recordOutcome(ctx, tk, outcome) }()
 	if err := h.pace(ctx, a, group); err != nil {
 		return err
 	}
@@ -167,6 +193,12 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 	cancelled := ctx.Err() != nil
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
+	outcome = breakerOutcome(class, callErr, cancelled)
+	var openFor time.Duration // the breaker's wait when this failure found it open
+	if outcome == breaker.Failure && h.deps.Breaker != nil {
+		openFor = h.deps.Breaker.Record(ctx, tk, outcome)
+		tk = breaker.Ticket{} // recorded
+	}
 
 	switch {
 	case cancelled && class != retry.Success:
@@ -195,6 +227,14 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 		}
 		if err := h.deps.Ledger.Release(ctx, lease); err != nil {
 			a.log.Warn().Err(err).Msg("release lease")
+		}
+		if openFor > 0 {
+			// The group's breaker is open: the failure is the outage's,
+			// which the breaker now handles, not this task's. Wait for the
+			// group to recover without spending a retry.
+			h.deps.Metrics.Task(t.Type(), "deferred")
+			a.log.Info().Err(callErr).Str("request_id", requestID(ae)).Msg("transient failure with the breaker open; deferred")
+			return &retry.Deferral{After: openFor, Reason: "breaker"}
 		}
 		h.deps.Metrics.Task(t.Type(), "retry")
 		a.log.Info().Err(callErr).Str("request_id", requestID(ae)).Msg("transient failure; will retry")

@@ -45,6 +45,8 @@ type testBundle struct {
 	batches *batch.Store
 	api     executor.API
 	policy  retry.Policy
+	// breaker, when set before startServer, is the handler's Deps.Breaker.
+	breaker executor.Breaker
 
 	mu     sync.Mutex
 	delays []delayRecord
@@ -127,7 +129,7 @@ func (b *testBundle) startServer(t *testing.T, api executor.API, queues map[stri
 	mux := asynq.NewServeMux()
 	executor.Register(mux, executor.Deps{
 		API: api, Ledger: b.ledger, DeadLetters: b.dead, Logger: zerolog.Nop(),
-		LeaseWait: 50 * time.Millisecond, Batches: b.batches,
+		LeaseWait: 50 * time.Millisecond, Batches: b.batches, Breaker: b.breaker,
 	})
 	require.NoError(t, srv.Start(mux))
 	t.Cleanup(srv.Shutdown)

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"syscall"
 	"time"
 
+	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/breaker"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/retry"
 )
@@ -37,6 +42,69 @@ func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 			return err
 		}
 	}
+}
+
+// guard asks the group's breaker whether a call may go, before the rate
+// limiter (an open breaker takes no call slot). While the breaker is open
+// the task is deferred (no retry spent) until the next probe is due, or
+// waits in place for a short wait or on its last attempt, as pace does.
+func (h *Handler) guard(ctx context.Context, a attempt, group string) (breaker.Ticket, error) {
+	if h.deps.Breaker == nil {
+		return breaker.Ticket{}, nil
+	}
+	for {
+		tk, wait, err := h.deps.Breaker.Allow(ctx, group)
+		if err != nil {
+			return breaker.Ticket{}, fmt.Errorf("breaker %s: %w", group, err)
+		}
+		if wait <= 0 {
+			return tk, nil
+		}
+		if wait > maxInlineWait && !a.last {
+			h.deps.Metrics.Task(a.task.Type(), "deferred")
+			return breaker.Ticket{}, &retry.Deferral{After: wait, Reason: "breaker"}
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return breaker.Ticket{}, err
+		}
+	}
+}
+
+// recordOutcome tells the breaker the outcome of the call tk let
+// through, unless it was told already (tk zero).
+func (h *Handler) recordOutcome(ctx context.Context, tk breaker.Ticket, o breaker.Outcome) {
+	if h.deps.Breaker == nil || tk.Group == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	h.deps.Breaker.Record(ctx, tk, o)
+}
+
+// breakerOutcome is what an upstream answer tells the breaker: a
+// transient failure of the upstream (5xx, timeout, reset) is a Failure,
+// a 2xx a Success; 4xx, auth refusals, throttling (the limiter's
+// business) and attempts interrupted by asynq say nothing about it.
+func breakerOutcome(class retry.Class, err error, cancelled bool) breaker.Outcome {
+	switch {
+	case class == retry.Success:
+		return breaker.Success
+	case cancelled || class != retry.Transient || retry.IsThrottle(err):
+		return breaker.Other
+	}
+	var ae *apiclient.Error
+	if errors.As(err, &ae) || retry.IsTimeout(err) || isNetwork(err) {
+		return breaker.Failure
+	}
+	return breaker.Other // Redis trouble or a 2xx the client could not read: not the upstream's failure
+}
+
+// isNetwork reports whether err is a network error (a reset, a refused
+// connection) on the way to the upstream.
+func isNetwork(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // settleTimeout bounds the Redis bookkeeping that ends an attempt.
