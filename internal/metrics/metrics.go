@@ -34,6 +34,13 @@ type Metrics struct {
 	// RateLimitPerSecond is the configured limit by group, in calls per
 	// second (0 when off).
 	RateLimitPerSecond *prometheus.GaugeVec
+	// BreakerState is each group's circuit breaker as this worker last
+	// saw it: 0 closed, 1 half-open, 2 open.
+	BreakerState *prometheus.GaugeVec
+	// BreakerTransitions counts breaker transitions by group, from and to
+	// (closed, half_open, open), each counted by the one worker that made
+	// it: summed over the fleet, every transition once.
+	BreakerTransitions *prometheus.CounterVec
 
 	tasks    bound[prometheus.Counter]
 	upstream bound[prometheus.Observer]
@@ -77,10 +84,19 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "meetops_ratelimit_limit_per_second",
 			Help: "Configured upstream rate limit by group, in calls per second (0: off).",
 		}, []string{"group"}),
+		BreakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meetops_breaker_state",
+			Help: "Circuit breaker state by rate-limit group, as this worker last saw it: 0 closed, 1 half-open, 2 open.",
+		}, []string{"group"}),
+		BreakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meetops_breaker_transitions_total",
+			Help: "Circuit breaker transitions made by this worker, by rate-limit group, from and to state.",
+		}, []string{"group", "from", "to"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.TasksProcessed, m.DeadLetters, m.DeadLettersTrimmed, m.UpstreamDuration,
-			m.RateLimitWait, m.Throttled, m.RateLimitRemaining, m.RateLimitPerSecond)
+			m.RateLimitWait, m.Throttled, m.RateLimitRemaining, m.RateLimitPerSecond,
+			m.BreakerState, m.BreakerTransitions)
 	}
 	return m
 }
@@ -96,6 +112,21 @@ func (m *Metrics) Task(taskType, outcome string) {
 func (m *Metrics) DeadLetter(taskType, reason string) {
 	if m != nil {
 		m.DeadLetters.WithLabelValues(taskType, reason).Inc()
+	}
+}
+
+// Breaker sets group's breaker state gauge (0 closed, 1 half-open, 2
+// open).
+func (m *Metrics) Breaker(group string, state int) {
+	if m != nil {
+		m.BreakerState.WithLabelValues(group).Set(float64(state))
+	}
+}
+
+// BreakerTransition counts a breaker transition this worker made.
+func (m *Metrics) BreakerTransition(group, from, to string) {
+	if m != nil {
+		m.BreakerTransitions.WithLabelValues(group, from, to).Inc()
 	}
 }
 

@@ -42,3 +42,16 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.Upstream("a", 200, time.Second)
 	m.DeadLetter("a", "b")
 }
+
+func TestBreakerStateAndTransitions(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(nil)
+	m.Breaker("rtc_rooms", 2)
+	m.BreakerTransition("rtc_rooms", "closed", "open")
+	m.BreakerTransition("rtc_rooms", "closed", "open")
+	require.Equal(t, 2.0, testutil.ToFloat64(m.BreakerState.WithLabelValues("rtc_rooms")))
+	require.Equal(t, 2.0, testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("rtc_rooms", "closed", "open")))
+	var none *metrics.Metrics
+	none.Breaker("rtc_rooms", 1)
+	none.BreakerTransition("rtc_rooms", "open", "half_open")
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/meetops/meetops/internal/api"
 	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/breaker"
 	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/ratelimit"
 	"github.com/meetops/meetops/internal/redisconf"
@@ -74,6 +75,20 @@ type Config struct {
 	// RATELIMIT_MEETING_VMR] by group (tasks.Groups): "60/m", "10/s" or
 	// "off"; unset groups take ratelimit.Defaults.
 	RateLimits map[string]string
+	// BreakerOff [BREAKER=off] turns the circuit breakers off; default on
+	// (BREAKER=on): one per rate-limit group, shared through Redis, that
+	// stops a failing group's calls but one probe per interval.
+	BreakerOff bool
+	// Breaker tunes them; zero values are breaker's defaults:
+	// Threshold [BREAKER_THRESHOLD], the percentage of attempts failed
+	// transiently that opens it, default 50 (1-100); MinAttempts
+	// [BREAKER_MIN_ATTEMPTS], the attempts the window needs before the
+	// ratio counts, default 20; Window [BREAKER_WINDOW], how far back
+	// attempts count, default 10s (at least 100ms); ProbeInterval
+	// [BREAKER_PROBE_INTERVAL], one probe per this across the fleet while
+	// open, default 5s (at least 10ms); CloseAfter [BREAKER_CLOSE_AFTER],
+	// probe successes in a row that close it, default 3.
+	Breaker breaker.Settings
 
 	// CallbackAllowHosts [CALLBACK_ALLOW_HOSTS] are the hosts batch
 	// completion callbacks may go to (host names or IP literals, no
@@ -171,6 +186,7 @@ func (c Config) WithDefaults() Config {
 	if c.RecoverGrace == 0 {
 		c.RecoverGrace = DefaultRecoverGrace
 	}
+	c.Breaker = c.Breaker.WithDefaults()
 	return c
 }
 
@@ -231,6 +247,21 @@ func (c Config) Validate() error {
 		if _, err := ratelimit.ParseLimit(v); err != nil {
 			add("%s: %v", rateLimitEnv(group), err)
 		}
+	}
+	if b := c.Breaker; b.Threshold < 1 || b.Threshold > 100 {
+		add("BREAKER_THRESHOLD: want a percentage from 1 to 100, got %d", b.Threshold)
+	}
+	if c.Breaker.MinAttempts < 1 {
+		add("BREAKER_MIN_ATTEMPTS: must be at least 1, got %d", c.Breaker.MinAttempts)
+	}
+	if c.Breaker.Window < 100*time.Millisecond {
+		add("BREAKER_WINDOW: must be at least 100ms, got %s", c.Breaker.Window)
+	}
+	if c.Breaker.ProbeInterval < 10*time.Millisecond {
+		add("BREAKER_PROBE_INTERVAL: must be at least 10ms, got %s", c.Breaker.ProbeInterval)
+	}
+	if c.Breaker.CloseAfter < 1 {
+		add("BREAKER_CLOSE_AFTER: must be at least 1, got %d", c.Breaker.CloseAfter)
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/breaker"
 	"github.com/meetops/meetops/internal/redisconf"
 )
 
@@ -134,4 +135,49 @@ func TestLoadSecretFiles(t *testing.T) {
 	require.ErrorContains(t, err, "RTC_SK_FILE: "+zero+" is larger than 64 KiB")
 	_, err = Load(nil, envOf(map[string]string{"REDIS_URL": "redis://x", "REDIS_URL_FILE": file("u2", "redis://y", 0o600)}), io.Discard)
 	require.ErrorContains(t, err, "REDIS_URL and REDIS_URL_FILE are both set")
+}
+
+// The breaker's settings: defaults when unset, each variable read, every
+// bad value reported naming its variable (at Load for one that does not
+// parse, at Validate for one out of range), and BREAKER=off.
+func TestBreakerSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(nil, envOf(nil), io.Discard)
+	require.NoError(t, err)
+	c = c.WithDefaults()
+	require.False(t, c.BreakerOff)
+	require.Equal(t, breaker.Settings{Threshold: 50, MinAttempts: 20, Window: 10 * time.Second, ProbeInterval: 5 * time.Second, CloseAfter: 3}, c.Breaker)
+
+	c, err = Load(nil, envOf(map[string]string{"BREAKER": "off", "BREAKER_THRESHOLD": "80%", "BREAKER_MIN_ATTEMPTS": "5",
+		"BREAKER_WINDOW": "30s", "BREAKER_PROBE_INTERVAL": "2s", "BREAKER_CLOSE_AFTER": "1"}), io.Discard)
+	require.NoError(t, err)
+	require.True(t, c.BreakerOff)
+	require.Equal(t, breaker.Settings{Threshold: 80, MinAttempts: 5, Window: 30 * time.Second, ProbeInterval: 2 * time.Second, CloseAfter: 1}, c.Breaker)
+	c, err = Load([]string{"-breaker", "on", "-breaker-threshold", "60"}, envOf(map[string]string{"BREAKER": "off"}), io.Discard)
+	require.NoError(t, err)
+	require.False(t, c.BreakerOff, "the flag overrides the environment")
+	require.Equal(t, 60, c.Breaker.Threshold)
+
+	bad := map[string]string{"BREAKER": "maybe", "BREAKER_THRESHOLD": "half", "BREAKER_MIN_ATTEMPTS": "0",
+		"BREAKER_WINDOW": "long", "BREAKER_PROBE_INTERVAL": "-1s", "BREAKER_CLOSE_AFTER": "x"}
+	_, err = Load(nil, envOf(bad), io.Discard)
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, len(bad), "one line per problem: %v", lines)
+	for env := range bad {
+		require.Contains(t, err.Error(), env+":")
+	}
+
+	c = Config{API: validAPI, Breaker: breaker.Settings{Threshold: 101, Window: time.Millisecond, ProbeInterval: time.Millisecond}}.WithDefaults()
+	err = c.Validate()
+	require.Error(t, err)
+	lines = strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 3, "one line per problem: %v", lines)
+	for _, want := range []string{"BREAKER_THRESHOLD", "BREAKER_WINDOW", "BREAKER_PROBE_INTERVAL"} {
+		require.Contains(t, err.Error(), want)
+	}
+	c = Config{API: validAPI, Breaker: breaker.Settings{MinAttempts: -1, CloseAfter: -2}}.WithDefaults()
+	err = c.Validate()
+	require.ErrorContains(t, err, "BREAKER_MIN_ATTEMPTS")
+	require.ErrorContains(t, err, "BREAKER_CLOSE_AFTER")
 }

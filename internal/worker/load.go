@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meetops/meetops/internal/breaker"
 	"github.com/meetops/meetops/internal/callback"
 	"github.com/meetops/meetops/internal/ratelimit"
 	"github.com/meetops/meetops/internal/redisconf"
@@ -115,6 +116,36 @@ func (c *Config) settings() []setting {
 			c.DeadLetterMaxLen = n
 			return nil
 		}},
+	}...)
+	positive := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want a positive integer, got %q", v)
+			}
+			*p = n
+			return nil
+		}
+	}
+	br := &c.Breaker
+	s = append(s, []setting{
+		{env: "BREAKER", flag: "breaker", usage: "circuit breakers per rate-limit group: on or off (default on)", set: func(v string) error {
+			switch v {
+			case "on":
+				c.BreakerOff = false
+			case "off":
+				c.BreakerOff = true
+			default:
+				return fmt.Errorf("want on or off, got %q", v)
+			}
+			return nil
+		}},
+		{env: "BREAKER_THRESHOLD", flag: "breaker-threshold", usage: fmt.Sprintf("percentage of attempts failed transiently that opens a group's breaker, 1-100 (default %d)", breaker.DefaultThreshold),
+			set: func(v string) error { return positive(&br.Threshold)(strings.TrimSuffix(v, "%")) }},
+		{env: "BREAKER_MIN_ATTEMPTS", flag: "breaker-min-attempts", usage: fmt.Sprintf("attempts in the window before the failure ratio counts (default %d)", breaker.DefaultMinAttempts), set: positive(&br.MinAttempts)},
+		{env: "BREAKER_WINDOW", flag: "breaker-window", usage: fmt.Sprintf("how far back attempts count (default %s)", breaker.DefaultWindow), set: dur(&br.Window)},
+		{env: "BREAKER_PROBE_INTERVAL", flag: "breaker-probe-interval", usage: fmt.Sprintf("one probe per this across all workers while a breaker is open (default %s)", breaker.DefaultProbeInterval), set: dur(&br.ProbeInterval)},
+		{env: "BREAKER_CLOSE_AFTER", flag: "breaker-close-after", usage: fmt.Sprintf("probe successes in a row that close a breaker (default %d)", breaker.DefaultCloseAfter), set: positive(&br.CloseAfter)},
 	}...)
 	for _, g := range tasks.Groups {
 		s = append(s, setting{env: rateLimitEnv(g), flag: strings.ReplaceAll(strings.ToLower(rateLimitEnv(g)), "_", "-"),

@@ -24,6 +24,7 @@ import (
 	"github.com/meetops/meetops/internal/api"
 	"github.com/meetops/meetops/internal/apiclient"
 	"github.com/meetops/meetops/internal/batch"
+	"github.com/meetops/meetops/internal/breaker"
 	"github.com/meetops/meetops/internal/callback"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/executor"
@@ -32,6 +33,7 @@ import (
 	"github.com/meetops/meetops/internal/metrics"
 	"github.com/meetops/meetops/internal/ratelimit"
 	"github.com/meetops/meetops/internal/retry"
+	"github.com/meetops/meetops/internal/tasks"
 	"github.com/meetops/meetops/internal/version"
 )
 
@@ -109,6 +111,11 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		m.RateLimitPerSecond.WithLabelValues(g).Set(perSec)
 	}
 
+	var br executor.Breaker // nil interface when off, never a nil *breaker.Breaker
+	if !cfg.BreakerOff {
+		br = newBreaker(rdb, cfg.Breaker, m, log)
+	}
+
 	dl := deadletter.New(rdb, deadletter.Options{MaxLen: cfg.DeadLetterMaxLen, OnTrim: func(keys []string) {
 		m.Trimmed(len(keys))
 		log.Warn().Int("count", len(keys)).Strs("keys", keys).Msg("dead-letter store over its cap (DEAD_LETTER_MAX): oldest removed")
@@ -137,6 +144,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		Logger:      log,
 		Metrics:     m,
 		Limiter:     limiter,
+		Breaker:     br,
 		Priorities:  cfg.Queues,
 		Batches:     batches,
 		Deliveries:  deliveries,
@@ -171,6 +179,29 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		w.http = httpguard.Server(w.routes(), limits)
 	}
 	return w, nil
+}
+
+// newBreaker returns the circuit breakers, their state in /metrics and
+// one log line per transition, written by the worker that made it (each
+// transition is made by exactly one worker of the fleet, whose write to
+// Redis won; the others only see its result, in their state gauge).
+func newBreaker(rdb redis.UniversalClient, s breaker.Settings, m *metrics.Metrics, log zerolog.Logger) *breaker.Breaker {
+	log = log.With().Str("component", "breaker").Logger()
+	for _, g := range tasks.Groups {
+		m.Breaker(g, int(breaker.Closed))
+	}
+	return breaker.New(rdb, breaker.Options{Settings: s, Observer: breaker.Observer{
+		State: func(g string, st breaker.State) { m.Breaker(g, int(st)) },
+		Transition: func(g string, from, to breaker.State, w breaker.Window) {
+			m.BreakerTransition(g, from.String(), to.String())
+			e := log.Info()
+			if to == breaker.Open && from == breaker.Closed {
+				e = log.Warn().Int("attempts", w.Attempts).Int("failures", w.Failures).Dur("window", s.Window)
+			}
+			e.Str("group", g).Str("from", from.String()).Str("to", to.String()).
+				Msgf("circuit breaker of %s: %s → %s", g, from, to)
+		},
+	}})
 }
 
 // newAPI assembles the HTTP producer API on the worker's Redis client, its
