@@ -142,6 +142,14 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 	if err := h.pace(ctx, a, group); err != nil {
 		return err
 	}
+	if tk.Group != "" && tk.Probe == 0 {
+		// The rate limit may have kept the task waiting (up to a second,
+		// in place) while the breaker opened: ask again, from this
+		// worker's copy of its state, before calling.
+		if tk, err = h.guard(ctx, a, group); err != nil {
+			return err
+		}
+	}
 	prev, lease, err := h.begin(ctx, a)
 	if err != nil {
 		return err
