@@ -206,18 +206,22 @@ func TestRacingWorkersMakeOneTransition(t *testing.T) {
 	require.Equal(t, 1, tr.count(breaker.Closed, breaker.Open))
 }
 
-// The window forgets failures older than Settings.Window.
+// The window forgets failures older than Settings.Window, bucket by
+// bucket: three failures, a success 300 ms later (which keeps the window's
+// key alive), and a failure once the first three left the 500 ms window
+// count two attempts, below MinAttempts.
 func TestOldFailuresLeaveTheWindow(t *testing.T) {
 	t.Parallel()
 	s := fast
-	s.Window = 300 * time.Millisecond
-	a, _, _, _ := fleet(t, s, time.Second)
+	s.Window = 500 * time.Millisecond
+	a := breaker.New(redistest.Client(t), breaker.Options{Settings: s, Flush: time.Millisecond})
+	start := time.Now()
 	for range 3 {
 		require.Zero(t, a.Record(ctx, breaker.Ticket{Group: group}, breaker.Failure))
 	}
-	start := time.Now()
-	for time.Since(start) < s.Window+2*s.Window/10 {
-		_, _ = allow(t, a) // the window's length passing: the behaviour under test
-	}
+	time.Sleep(time.Until(start.Add(300 * time.Millisecond))) // time passing is the behaviour under test
+	require.Zero(t, a.Record(ctx, breaker.Ticket{Group: group}, breaker.Success))
+	time.Sleep(time.Until(start.Add(650 * time.Millisecond)))
 	require.Zero(t, a.Record(ctx, breaker.Ticket{Group: group}, breaker.Failure), "the first three left the window")
+	require.Less(t, time.Since(start), 850*time.Millisecond, "the test ran in time (else the window's key expired)")
 }
