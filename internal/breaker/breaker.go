@@ -166,11 +166,11 @@ func (b *Breaker) store(group string, sn snapshot) {
 	b.mu.Lock()
 	v := b.view(group)
 	changed := !v.known || v.sh.State != sn.sh.State
-	if !v.known || sn.sh.Version >= v.sh.Version {
-		v.known, v.sh, v.redisAt, v.localAt = true, sn.sh, sn.now, local
-	} else {
-		changed = false
-	}
+	// Whatever was read last wins, even at a lower version: the state's
+	// key may have expired or been lost in a failover, and counts again
+	// from version 0. (A read that overtook a newer one is at most one
+	// refresh old.)
+	v.known, v.sh, v.redisAt, v.localAt = true, sn.sh, sn.now, local
 	v.reading = false
 	b.mu.Unlock()
 	if changed && b.obs.State != nil {

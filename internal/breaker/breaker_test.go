@@ -225,3 +225,34 @@ func TestOldFailuresLeaveTheWindow(t *testing.T) {
 	require.Zero(t, a.Record(ctx, breaker.Ticket{Group: group}, breaker.Failure), "the first three left the window")
 	require.Less(t, time.Since(start), 850*time.Millisecond, "the test ran in time (else the window's key expired)")
 }
+
+// The group's state may vanish from Redis (its key expired a day after
+// the last transition, or a failover lost it) and count again from
+// version 0: a worker that knew a later version follows the new one.
+func TestStateLostInRedisStartsAfresh(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Client(t)
+	var mu sync.Mutex
+	var seen []breaker.State
+	a := breaker.New(rdb, breaker.Options{Settings: fast, Refresh: 20 * time.Millisecond, Observer: breaker.Observer{
+		State: func(_ string, s breaker.State) { mu.Lock(); seen = append(seen, s); mu.Unlock() }}})
+	b := breaker.New(rdb, breaker.Options{Settings: fast})
+	last := func() breaker.State { mu.Lock(); defer mu.Unlock(); return seen[len(seen)-1] }
+	for range 4 {
+		a.Record(ctx, breaker.Ticket{Group: group}, breaker.Failure)
+	}
+	var tk breaker.Ticket
+	require.Eventually(t, func() bool { var w time.Duration; tk, w = allow(t, a); return w == 0 }, 2*time.Second, 5*time.Millisecond)
+	a.Record(ctx, tk, breaker.Success)
+	require.Eventually(t, func() bool { var w time.Duration; tk, w = allow(t, a); return w == 0 && tk.Probe != 0 }, 2*time.Second, 5*time.Millisecond)
+	require.Zero(t, a.Record(ctx, tk, breaker.Success), "closed at version 4")
+	require.Equal(t, breaker.Closed, last())
+
+	require.NoError(t, rdb.Del(ctx, "meetops:br:{"+group+"}:state", "meetops:br:{"+group+"}:win").Err())
+	for range 4 {
+		b.Record(ctx, breaker.Ticket{Group: group}, breaker.Failure)
+	}
+	require.Eventually(t, func() bool { _, w := allow(t, a); return w > 0 }, 2*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return last() == breaker.Open }, 2*time.Second, 5*time.Millisecond,
+		"the worker's copy (and its state gauge) follows the state at version 1")
+}
