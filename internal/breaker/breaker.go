@@ -32,7 +32,9 @@ type Observer struct {
 
 // Options configure a Breaker.
 type Options struct {
+	// Settings tune the breaker; zero values are the defaults.
 	Settings Settings
+	// Observer is told the states and transitions.
 	Observer Observer
 	// Refresh is how long a worker trusts its copy of a closed or open
 	// group's state; default 1s. A half-open group is asked every time.

@@ -97,6 +97,7 @@ func (s Settings) WithDefaults() Settings {
 
 // Shared is one group's breaker as every worker sees it (stored in Redis).
 type Shared struct {
+	// State is the group's state.
 	State State
 	// Version counts the transitions; a change is written only over the
 	// version it was computed from.
