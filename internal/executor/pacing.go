@@ -11,10 +11,13 @@ import (
 	"github.com/meetops/meetops/internal/retry"
 )
 
-// pace waits for the group's rate limit. A short wait happens in place; a
-// long one becomes a Deferral, which asynq reschedules without spending a
-// retry. On the last attempt asynq would archive a deferred task, so there
-// it always waits in place.
+// pace waits for the group's rate limit. The limiter tells the task when
+// its turn comes. A short wait happens in place; a long one becomes a
+// Deferral, which asynq reschedules without spending a retry, for
+// ComeBackEarly less than the wait: the task is back before its turn
+// whatever asynq's polling delays, and waits the rest in place, so no call
+// slot is wasted on a task that is late. On the last attempt asynq would
+// archive a deferred task, so there it always waits in place.
 func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 	if h.deps.Limiter == nil {
 		return nil
@@ -27,9 +30,9 @@ func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 		if wait <= 0 {
 			return nil
 		}
-		if wait > maxInlineWait && !a.last {
+		if early := h.deps.ComeBackEarly; wait > early && !a.last {
 			h.deps.Metrics.Task(a.task.Type(), "deferred")
-			return &retry.Deferral{After: wait, Reason: "ratelimit"}
+			return &retry.Deferral{After: wait - early, Reason: "ratelimit"}
 		}
 		// The wait is this task's turn; a little jitter spreads the asks of
 		// tasks whose turns coincide (several workers, one slot).
@@ -42,8 +45,6 @@ func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 // settleTimeout bounds the Redis bookkeeping that ends an attempt.
 const settleTimeout = 5 * time.Second
 
-// maxInlineWait is the longest rate-limit wait spent holding a worker slot.
-const maxInlineWait = time.Second
 
 // begin takes the key's lease, waiting in place on the last attempt and
 // deferring otherwise.

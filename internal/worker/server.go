@@ -138,8 +138,11 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		Metrics:     m,
 		Limiter:     limiter,
 		Priorities:  cfg.Queues,
-		Batches:     batches,
-		Deliveries:  deliveries,
+		// A deferred task is back ahead of its turn despite asynq's
+		// forwarding and idle polling delays.
+		ComeBackEarly: cfg.DelayedTaskCheckInterval + cfg.TaskCheckInterval,
+		Batches:       batches,
+		Deliveries:    deliveries,
 	})
 	mux.Handle(callback.TaskType, &callback.Handler{Batches: batches, DeadLetters: dl,
 		Policy: callback.Policy{AllowHosts: cfg.CallbackAllowHosts}, Secret: []byte(cfg.CallbackSecret)})
