@@ -45,7 +45,6 @@ func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 // settleTimeout bounds the Redis bookkeeping that ends an attempt.
 const settleTimeout = 5 * time.Second
 
-
 // begin takes the key's lease, waiting in place on the last attempt and
 // deferring otherwise.
 func (h *Handler) begin(ctx context.Context, a attempt) (ledger.Entry, *ledger.Lease, error) {
