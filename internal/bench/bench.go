@@ -49,7 +49,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	role := fs.String("role", "", "internal: run as a worker process (worker or bare)")
 	jsonOut := fs.String("json", "bench-results.json", "write the results as JSON to this file")
-	only := fs.String("only", "", "comma-separated scenarios to run (bulk,drain,latency50,batches,startlat,cluster,api); default all")
+	only := fs.String("only", "", "comma-separated scenarios to run (bulk,drain,latency50,batches,startlat,waiting,cluster,api); default all")
 	scale := fs.Float64("scale", 1, "multiply task counts (0.1 for a quick run)")
 	verbose := fs.Bool("v", false, "also print the Redis commands per task of each drain")
 	if err := fs.Parse(args); err != nil {
@@ -98,6 +98,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"startlat", func() ([]Row, error) {
 			return env.startLatency(ctx, 500, time.Duration(float64(20*time.Second)**scale))
 		}},
+		{"waiting", func() ([]Row, error) { return env.waiting(ctx, n(10_000), 10*time.Second) }},
 		{"cluster", func() ([]Row, error) { return env.clusterCost(ctx, n(100_000), n(50_000)) }},
 		{"api", func() ([]Row, error) {
 			return env.apiBench(ctx, time.Duration(float64(3*time.Second)**scale), n(100_000))
