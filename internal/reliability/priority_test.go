@@ -138,7 +138,11 @@ func runPriorities(t *testing.T, label, queues string, backlog, nCritical int) p
 		run.defaultShare = float64(inWindow) / (span.Seconds() * float64(time.Second/priorityInterval))
 	}
 
-	lost, _ := proctest.Tally(t, r.Infos(t, keys))
+	infos := r.Infos(t, keys)
+	for k, info := range infos {
+		require.Zero(t, info.Retried, "waiting for a turn must not spend a retry: %s", k)
+	}
+	lost, _ := proctest.Tally(t, infos)
 	st := r.Sim.Stats(t)
 	missing, dup, extra := proctest.Effects(t, st, "dismiss:", slices.Concat(effects, urgentEffects))
 	run.tasks, run.lost, run.duplicated, run.calls = n, lost+missing, dup+extra, proctest.Calls(st)
