@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -44,7 +43,8 @@ func (e *env) waiting(ctx context.Context, n int, window time.Duration) ([]Row, 
 	if err != nil {
 		return nil, err
 	}
-	if err := e.enqueueDismissals(ctx, e.single, "wait-", n); err != nil {
+	e.runs++ // rooms stay dismissed in the simulator: every run needs new ones
+	if err := e.enqueueDismissals(ctx, e.single, fmt.Sprintf("wait-%d-", e.runs), n); err != nil {
 		p.stop()
 		return nil, err
 	}
@@ -101,6 +101,7 @@ func (e *env) scheduled(ctx context.Context, role string, n int, rate func(*proc
 	if err := e.reset(ctx, e.single); err != nil {
 		return 0, 0, err
 	}
+	e.runs++
 	p, err := e.startRole(ctx, e.single, role, e.workerEnv(e.single, "LOG_LEVEL=warn"))
 	if err != nil {
 		return 0, 0, err
@@ -112,7 +113,7 @@ func (e *env) scheduled(ctx context.Context, role string, n int, rate func(*proc
 		}
 	}
 	for i := range n {
-		pr, err := tasks.Prepare(tasks.Dismiss{AppID: cloudsim.DemoAppBulk, RoomID: "wait-" + role + "-" + strconv.Itoa(i)}, tasks.TaskOptions{Queue: queue})
+		pr, err := tasks.Prepare(tasks.Dismiss{AppID: cloudsim.DemoAppBulk, RoomID: fmt.Sprintf("wait-%s-%d-%d", role, e.runs, i)}, tasks.TaskOptions{Queue: queue})
 		if err != nil {
 			return 0, 0, err
 		}
