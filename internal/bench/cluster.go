@@ -49,7 +49,7 @@ func (e *env) clusterCost(ctx context.Context, nBulk, nDrain int) ([]Row, error)
 		return nil, err
 	}
 
-	bulkName, drainName := fmt.Sprintf("6 cluster bulk %d", nBulk), fmt.Sprintf("6 cluster drain %d", nDrain)
+	bulkName, drainName := fmt.Sprintf("10 cluster bulk %d", nBulk), fmt.Sprintf("10 cluster drain %d", nDrain)
 	clusterRate, singleRate := float64(nBulk)/clustered.Seconds(), float64(nBulk)/single.Seconds()
 	perTask := func(sec float64) float64 { return sec / float64(nDrain) * 1e6 }
 	return []Row{
