@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// clusterCost is scenario 6: scenario 1's bulk enqueue and scenario 2's
+// clusterCost is scenario 10: scenario 1's bulk enqueue and scenario 2's
 // drain (the full worker) on a Redis Cluster of three primaries with a
 // replica each, against the same on the single node in the same run
 // (scenarios 1 and 2's figures when they ran, else measured here). On one
