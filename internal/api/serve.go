@@ -70,8 +70,7 @@ func Run(ctx context.Context, cfg Config, logOut io.Writer) error {
 // gracefully and returns nil. about describes the configuration for the
 // start-up line.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, about string) error {
-	srv := httpguard.Server(h, httpguard.Options{MaxBodyBytes: -1})
-	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	srv := httpServer(h, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("api listening", "addr", ln.Addr().String(), "version", version.Version, "config", about)
@@ -89,6 +88,15 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		return nil
 	}
 	return fmt.Errorf("api: shutdown: %w", err)
+}
+
+// httpServer is the API's http.Server for h: httpguard's timeouts, header
+// cap and security headers, without a server-wide body cap (each route
+// has its own), logging to log.
+func httpServer(h http.Handler, log *slog.Logger) *http.Server {
+	srv := httpguard.Server(h, httpguard.Options{MaxBodyBytes: -1})
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	return srv
 }
 
 // String describes the configuration for the start-up line, without a

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,11 +50,15 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	role := fs.String("role", "", "internal: run as a worker process (worker or bare)")
 	jsonOut := fs.String("json", "bench-results.json", "write the results as JSON to this file")
-	only := fs.String("only", "", "comma-separated scenarios to run (bulk,drain,latency50,batches,startlat,cluster,api,breaker); default all")
+	only := fs.String("only", "", "comma-separated scenarios to run (bulk,drain,latency50,batches,startlat,waiting,cluster,api,breaker); default all")
 	scale := fs.Float64("scale", 1, "multiply task counts (0.1 for a quick run)")
 	verbose := fs.Bool("v", false, "also print the Redis commands per task of each drain")
+	count := fs.Int("count", 3, "run each scenario this many times and report the median run of each figure (1: once)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *count < 1 {
+		return fmt.Errorf("-count %d: want at least 1", *count)
 	}
 	switch *role {
 	case "worker":
@@ -98,6 +103,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"startlat", func() ([]Row, error) {
 			return env.startLatency(ctx, 500, time.Duration(float64(20*time.Second)**scale))
 		}},
+		{"waiting", func() ([]Row, error) { return env.waiting(ctx, n(10_000), 10*time.Second) }},
 		{"cluster", func() ([]Row, error) { return env.clusterCost(ctx, n(100_000), n(50_000)) }},
 		{"api", func() ([]Row, error) {
 			return env.apiBench(ctx, time.Duration(float64(3*time.Second)**scale), n(100_000))
@@ -107,14 +113,18 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		if !want(s.name) {
 			continue
 		}
-		fmt.Fprintf(stdout, "== %s …\n", s.name)
-		t0 := time.Now()
-		r, err := s.run()
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+		var runs [][]Row
+		for i := range *count {
+			fmt.Fprintf(stdout, "== %s (run %d of %d) …\n", s.name, i+1, *count)
+			t0 := time.Now()
+			r, err := s.run()
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			fmt.Fprintf(stdout, "   done in %s\n", time.Since(t0).Round(100*time.Millisecond))
+			runs = append(runs, r)
 		}
-		fmt.Fprintf(stdout, "   done in %s\n", time.Since(t0).Round(100*time.Millisecond))
-		rows = append(rows, r...)
+		rows = append(rows, medianRows(runs)...)
 	}
 
 	rep := Report{
@@ -152,6 +162,42 @@ func printTable(w io.Writer, rep Report) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// medianRows folds the rows of repeated runs of one scenario: for each
+// scenario and metric, the row of the run with the median ratio (so its
+// figures, ratio and goal verdict stay one run's), with the spread of the
+// ratio over the runs in its note.
+func medianRows(runs [][]Row) []Row {
+	if len(runs) == 1 {
+		return runs[0]
+	}
+	type id struct{ scenario, metric string }
+	var order []id
+	byID := map[id][]Row{}
+	for _, run := range runs {
+		for _, r := range run {
+			k := id{r.Scenario, r.Metric}
+			if _, ok := byID[k]; !ok {
+				order = append(order, k)
+			}
+			byID[k] = append(byID[k], r)
+		}
+	}
+	out := make([]Row, 0, len(order))
+	for _, k := range order {
+		rs := byID[k]
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Ratio < rs[j].Ratio })
+		m := rs[(len(rs)-1)/2]
+		spread := fmt.Sprintf("median of %d runs, ratio %.2f–%.2f", len(rs), rs[0].Ratio, rs[len(rs)-1].Ratio)
+		if m.Note == "" {
+			m.Note = spread
+		} else {
+			m.Note = spread + "; " + m.Note
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func num(f float64) string {

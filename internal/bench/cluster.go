@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// clusterCost is scenario 6: scenario 1's bulk enqueue and scenario 2's
+// clusterCost is scenario 10: scenario 1's bulk enqueue and scenario 2's
 // drain (the full worker) on a Redis Cluster of three primaries with a
 // replica each, against the same on the single node in the same run
 // (scenarios 1 and 2's figures when they ran, else measured here). On one
@@ -49,7 +49,7 @@ func (e *env) clusterCost(ctx context.Context, nBulk, nDrain int) ([]Row, error)
 		return nil, err
 	}
 
-	bulkName, drainName := fmt.Sprintf("6 cluster bulk %d", nBulk), fmt.Sprintf("6 cluster drain %d", nDrain)
+	bulkName, drainName := fmt.Sprintf("10 cluster bulk %d", nBulk), fmt.Sprintf("10 cluster drain %d", nDrain)
 	clusterRate, singleRate := float64(nBulk)/clustered.Seconds(), float64(nBulk)/single.Seconds()
 	perTask := func(sec float64) float64 { return sec / float64(nDrain) * 1e6 }
 	return []Row{

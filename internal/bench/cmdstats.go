@@ -71,7 +71,8 @@ func diffStats(before, after map[string]cmdStat) map[string]cmdStat {
 	return out
 }
 
-// printStats writes the commands of two drains side by side, per task,
+// printStats writes the commands of two runs side by side, per task (or
+// per second: n is what they are divided by),
 // the costliest first.
 func printStats(w io.Writer, n int, ours, bare map[string]cmdStat) {
 	names := map[string]bool{}

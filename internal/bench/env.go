@@ -112,7 +112,7 @@ func (e *env) workerEnv(s *store, extra ...string) []string {
 		"WORKER_QUEUES="+queue+"=1", "HTTP_ADDR=off", "LOG_LEVEL=info", "LOG_FORMAT=json",
 		"RATELIMIT_RTC_ROOMS=off", "RATELIMIT_RTC_APPS=off", "RATELIMIT_MEETING_MGMT=off",
 		"RATELIMIT_MEETING_CONTROL=off", "RATELIMIT_MEETING_VMR=off",
-		"BENCH_CPUPROFILE="+os.Getenv("BENCH_CPUPROFILE"),
+		"BENCH_CPUPROFILE="+os.Getenv("BENCH_CPUPROFILE"), "BENCH_MEMPROFILE="+os.Getenv("BENCH_MEMPROFILE"),
 	), extra...)
 }
 
@@ -201,10 +201,14 @@ func (p *proc) stop() {
 }
 
 // runWorkerRole is the real worker, configured from the environment.
-// BENCH_CPUPROFILE=FILE writes a CPU profile of it (for `go tool pprof`).
+// BENCH_CPUPROFILE=FILE writes a CPU profile of it and BENCH_MEMPROFILE=FILE
+// an allocation profile (`go tool pprof -sample_index=alloc_space`, or
+// inuse_space for what it holds at exit); each worker process of the run
+// writes FILE.PID.
 func runWorkerRole(ctx context.Context) error {
+	suffix := "." + strconv.Itoa(os.Getpid())
 	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
+		f, err := os.Create(path + suffix)
 		if err != nil {
 			return err
 		}
@@ -213,6 +217,19 @@ func runWorkerRole(ctx context.Context) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if path := os.Getenv("BENCH_MEMPROFILE"); path != "" {
+		defer func() {
+			f, err := os.Create(path + suffix)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+				return
+			}
+			defer f.Close()
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %s: %v\n", path, err)
+			}
+		}()
 	}
 	return worker.Main(ctx, nil, os.Getenv, os.Stderr)
 }

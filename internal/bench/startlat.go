@@ -43,7 +43,8 @@ func (e *env) startLatency(ctx context.Context, rate int, dur time.Duration) ([]
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		perTick := rate / 100
-		prefix := "lat-" + interval.String() + "-"
+		e.runs++ // rooms stay dismissed in the simulator: every run needs new ones
+		prefix := fmt.Sprintf("lat-%s-%d-", interval, e.runs)
 		for i := 0; i < n; {
 			<-tick.C
 			for k := 0; k < perTick && i < n; k++ {

@@ -24,7 +24,7 @@ func TestOpenBreakerStopsCallsAndSpendsNoRetries(t *testing.T) {
 	s := breaker.Settings{Threshold: 50, MinAttempts: 3, Window: 10 * time.Second, ProbeInterval: 300 * time.Millisecond, CloseAfter: 1}
 	b.breaker = breaker.New(b.rdb, breaker.Options{Settings: s})
 	require.NoError(t, b.sim.SetFault("dismiss", cloudsim.Fault{Rate: 1, Fail: "503"}))
-	b.startServer(t, b.api, nil)
+	b.startServer(t, b.api, setupOpts{})
 	const n, concurrency = 10, 4 // startServer's concurrency
 
 	var keys []string

@@ -63,6 +63,12 @@ type Deps struct {
 	// Priorities are the queues' priorities for the limiter (their weights
 	// in WORKER_QUEUES); a queue missing from it has priority 0.
 	Priorities map[string]int
+	// ComeBackEarly is how long before its turn for a rate-limit slot a
+	// deferred task is rescheduled, so that asynq's forwarding and idle
+	// polling (DelayedTaskCheckInterval + TaskCheckInterval) do not make it
+	// miss the turn; it waits the rest in place. Waits up to ComeBackEarly
+	// are always spent in place. 0 means 2 s.
+	ComeBackEarly time.Duration
 	// LeaseWait is how long a task waits when another worker holds its
 	// key's lease; 0 means 2 s.
 	LeaseWait time.Duration
@@ -90,6 +96,9 @@ type Handler struct {
 
 // NewHandler returns a handler for all five task types.
 func NewHandler(deps Deps) *Handler {
+	if deps.ComeBackEarly <= 0 {
+		deps.ComeBackEarly = 2 * time.Second
+	}
 	if deps.LeaseWait <= 0 {
 		deps.LeaseWait = 2 * time.Second
 	}

@@ -59,6 +59,9 @@ type setupOpts struct {
 	noServer bool
 	// rtcIAM uses IAM token mode instead of AK/SK.
 	rtcIAM bool
+	// limiter paces the server's tasks, with comeBackEarly.
+	limiter       executor.Limiter
+	comeBackEarly time.Duration
 }
 
 // fastSchedule keeps the real shape (×2 per retry, ±50 % jitter, cap) at a
@@ -98,15 +101,16 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 		policy:  retry.Policy{Default: fastSchedule, Rand: func() float64 { return 0 }},
 	}
 	if !o.noServer {
-		b.startServer(t, api, o.queues)
+		b.startServer(t, api, o)
 	}
 	return b
 }
 
 // startServer runs an asynq server wired as the worker wires it, with the
 // fast schedule and a recorder of the delays asynq asked for.
-func (b *testBundle) startServer(t *testing.T, api executor.API, queues map[string]int) {
+func (b *testBundle) startServer(t *testing.T, api executor.API, o setupOpts) {
 	t.Helper()
+	queues := o.queues
 	if queues == nil {
 		queues = map[string]int{"default": 1}
 	}
@@ -130,6 +134,7 @@ func (b *testBundle) startServer(t *testing.T, api executor.API, queues map[stri
 	executor.Register(mux, executor.Deps{
 		API: api, Ledger: b.ledger, DeadLetters: b.dead, Logger: zerolog.Nop(),
 		LeaseWait: 50 * time.Millisecond, Batches: b.batches, Breaker: b.breaker,
+		Limiter: o.limiter, Priorities: queues, ComeBackEarly: o.comeBackEarly,
 	})
 	require.NoError(t, srv.Start(mux))
 	t.Cleanup(srv.Shutdown)
@@ -358,7 +363,7 @@ func TestRedeliveryAfterSuccessKeepsTheFullResult(t *testing.T) {
 	creds := b.sim.Credentials()
 	api, err := apiclient.New(apiclient.Config{RTCEndpoint: ts.URL, RTCAK: creds.AK, RTCSK: creds.SK, RTCProjectID: creds.ProjectID})
 	require.NoError(t, err)
-	b.startServer(t, api, nil)
+	b.startServer(t, api, setupOpts{})
 	info := b.wait(t, "default", key)
 	require.Equal(t, asynq.TaskStateCompleted, info.State)
 	require.Equal(t, full, result(t, info))
@@ -441,7 +446,7 @@ func (f *forgetfulAPI) DismissRoom(ctx context.Context, appID, roomID string) (a
 func TestRetryWithoutItsLedgerRecordCompletesAsAlreadyDone(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{noServer: true})
-	b.startServer(t, &forgetfulAPI{API: b.api, rdb: b.rdb}, nil)
+	b.startServer(t, &forgetfulAPI{API: b.api, rdb: b.rdb}, setupOpts{})
 	require.NoError(t, b.sim.SetFault("dismiss", cloudsim.Fault{Script: []string{"503"}, AfterEffect: true}))
 	info := b.wait(t, "default", b.enqueue(t, tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-004"}, tasks.TaskOptions{}))
 	require.Equal(t, asynq.TaskStateCompleted, info.State, "not a dead letter")
@@ -521,7 +526,7 @@ func TestRacingWorkersTakeEffectOnce(t *testing.T) {
 	for _, q := range []string{"q1", "q2"} {
 		api, err := apiclient.New(apiclient.Config{RTCEndpoint: ts.URL, RTCAK: creds.AK, RTCSK: creds.SK, RTCProjectID: creds.ProjectID})
 		require.NoError(t, err)
-		b.startServer(t, api, map[string]int{q: 1})
+		b.startServer(t, api, setupOpts{queues: map[string]int{q: 1}})
 	}
 	i1, i2 := b.wait(t, "q1", key), b.wait(t, "q2", key)
 	require.Equal(t, asynq.TaskStateCompleted, i1.State)
@@ -609,7 +614,7 @@ func TestBatchMembersMoveAtTerminalOutcomes(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.batches.Seal(ctx, late)
 	require.NoError(t, err)
-	b.startServer(t, b.api, map[string]int{"other": 1})
+	b.startServer(t, b.api, setupOpts{queues: map[string]int{"other": 1}})
 	b.wait(t, "other", b.enqueue(t, ok, tasks.TaskOptions{Queue: "other"}))
 	p, err = b.batches.Get(ctx, late)
 	require.NoError(t, err)

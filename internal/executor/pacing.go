@@ -16,10 +16,13 @@ import (
 	"github.com/meetops/meetops/internal/retry"
 )
 
-// pace waits for the group's rate limit. A short wait happens in place; a
-// long one becomes a Deferral, which asynq reschedules without spending a
-// retry. On the last attempt asynq would archive a deferred task, so there
-// it always waits in place.
+// pace waits for the group's rate limit. The limiter tells the task when
+// its turn comes. A short wait happens in place; a long one becomes a
+// Deferral, which asynq reschedules without spending a retry, for
+// ComeBackEarly less than the wait: the task is back before its turn
+// whatever asynq's polling delays, and waits the rest in place, so no call
+// slot is wasted on a task that is late. On the last attempt asynq would
+// archive a deferred task, so there it always waits in place.
 func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 	if h.deps.Limiter == nil {
 		return nil
@@ -32,9 +35,9 @@ func (h *Handler) pace(ctx context.Context, a attempt, group string) error {
 		if wait <= 0 {
 			return nil
 		}
-		if wait > maxInlineWait && !a.last {
+		if early := h.deps.ComeBackEarly; wait > early && !a.last {
 			h.deps.Metrics.Task(a.task.Type(), "deferred")
-			return &retry.Deferral{After: wait, Reason: "ratelimit"}
+			return &retry.Deferral{After: wait - early, Reason: "ratelimit"}
 		}
 		// The wait is this task's turn; a little jitter spreads the asks of
 		// tasks whose turns coincide (several workers, one slot).
@@ -60,7 +63,7 @@ func (h *Handler) guard(ctx context.Context, a attempt, group string) (breaker.T
 		if wait <= 0 {
 			return tk, nil
 		}
-		if wait > maxInlineWait && !a.last {
+		if wait > maxInlineBreakerWait && !a.last {
 			h.deps.Metrics.Task(a.task.Type(), "deferred")
 			return breaker.Ticket{}, &retry.Deferral{After: wait, Reason: "breaker"}
 		}
@@ -69,6 +72,11 @@ func (h *Handler) guard(ctx context.Context, a attempt, group string) (breaker.T
 		}
 	}
 }
+
+// maxInlineBreakerWait is the longest wait for an open breaker spent
+// holding a worker slot (the probe may go to any task, so a deferred task
+// need not come back early for it).
+const maxInlineBreakerWait = time.Second
 
 // recordOutcome tells the breaker the outcome of the call tk let
 // through, unless it was told already (tk zero).
@@ -109,9 +117,6 @@ func isNetwork(err error) bool {
 
 // settleTimeout bounds the Redis bookkeeping that ends an attempt.
 const settleTimeout = 5 * time.Second
-
-// maxInlineWait is the longest rate-limit wait spent holding a worker slot.
-const maxInlineWait = time.Second
 
 // begin takes the key's lease, waiting in place on the last attempt and
 // deferring otherwise.

@@ -59,7 +59,7 @@ func (h *hookReceiver) counts() (tries, acked map[string]int, badSig int) {
 	return maps.Clone(h.tries), maps.Clone(h.acked), h.badSig
 }
 
-// Scenario 10. A bulk file of 1,000 dismissals (20 of them to rooms that do
+// Scenario 20. A bulk file of 1,000 dismissals (20 of them to rooms that do
 // not exist: dead letters) runs as a batch with a callback URL whose
 // receiver answers 503 twice per delivery. The worker is SIGKILLed a
 // quarter of the way in and replaced; the batch's counts always sum to its
@@ -71,7 +71,7 @@ func (h *hookReceiver) counts() (tries, acked map[string]int, badSig int) {
 // changes no count.
 func TestBatchCountsStayExact(t *testing.T) {
 	t.Parallel()
-	row := report(t, "10 batch counts (SIGKILL, rerun, requeue, purge)")
+	row := report(t, "20 batch counts (SIGKILL, rerun, requeue, purge)")
 	const n, dead = 1000, 20
 	r := proctest.NewRig(t, redistest.Options{AppendFsyncAlways: true}, "-log-size", "16")
 	r.Sim.SetFaults(t, `{"dismiss": {"latency": "5ms"}}`)

@@ -146,8 +146,11 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		Limiter:     limiter,
 		Breaker:     br,
 		Priorities:  cfg.Queues,
-		Batches:     batches,
-		Deliveries:  deliveries,
+		// A deferred task is back ahead of its turn despite asynq's
+		// forwarding and idle polling delays.
+		ComeBackEarly: cfg.DelayedTaskCheckInterval + cfg.TaskCheckInterval,
+		Batches:       batches,
+		Deliveries:    deliveries,
 	})
 	mux.Handle(callback.TaskType, &callback.Handler{Batches: batches, DeadLetters: dl,
 		Policy: callback.Policy{AllowHosts: cfg.CallbackAllowHosts}, Secret: []byte(cfg.CallbackSecret)})
