@@ -55,3 +55,27 @@ func TestOpenBreakerStopsCallsAndSpendsNoRetries(t *testing.T) {
 	require.LessOrEqual(t, calls, bound, "an open breaker stops the calls")
 	require.LessOrEqual(t, retried, s.MinAttempts-1, "only failures met by a closed breaker spend a retry")
 }
+
+// The breaker is asked before the rate limiter: a task of an open group
+// is deferred without taking a call slot, and asks the limiter once the
+// group recovered, as its probe.
+func TestOpenBreakerTakesNoRateLimitSlot(t *testing.T) {
+	t.Parallel()
+	lim := &scriptedLimiter{}
+	b := setup(t, setupOpts{noServer: true})
+	s := breaker.Settings{MinAttempts: 1, ProbeInterval: 1500 * time.Millisecond, CloseAfter: 1}
+	br := breaker.New(b.rdb, breaker.Options{Settings: s})
+	b.breaker = br
+	require.Positive(t, br.Record(context.Background(), breaker.Ticket{Group: tasks.GroupRTCRooms}, breaker.Failure), "open")
+	opened := time.Now()
+	b.startServer(t, b.api, setupOpts{limiter: lim})
+
+	key := b.enqueue(t, tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-003"}, tasks.TaskOptions{})
+	info := b.wait(t, "default", key)
+	require.Equal(t, asynq.TaskStateCompleted, info.State)
+	require.Zero(t, info.Retried, "waiting for the breaker spends no retry")
+	asks := lim.asked()
+	require.Len(t, asks, 1, "the limiter is asked only by the call that went")
+	require.GreaterOrEqual(t, asks[0].at.Sub(opened), s.ProbeInterval, "and only once the probe was due")
+	require.Equal(t, 1, b.sim.Stats().Count("dismiss"))
+}
