@@ -256,3 +256,37 @@ func TestStateLostInRedisStartsAfresh(t *testing.T) {
 	require.Eventually(t, func() bool { return last() == breaker.Open }, 2*time.Second, 5*time.Millisecond,
 		"the worker's copy (and its state gauge) follows the state at version 1")
 }
+
+// On Redis Cluster a group's keys share a slot, so its scripts run there
+// as on one server: every group opens, probes and closes across workers.
+func TestOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	c := redistest.SharedCluster(t)
+	a := breaker.New(c.Client(t), breaker.Options{Settings: fast})
+	b := breaker.New(c.Client(t), breaker.Options{Settings: fast})
+	for _, g := range []string{"rtc_rooms", "rtc_apps", "meeting_mgmt", "meeting_control", "meeting_vmr"} {
+		g := "cluster-test-" + g
+		s1, err := c.Slot(ctx, "meetops:br:{"+g+"}:state")
+		require.NoError(t, err)
+		s2, err := c.Slot(ctx, "meetops:br:{"+g+"}:win")
+		require.NoError(t, err)
+		require.Equal(t, s1, s2, "one slot per group")
+		for range 4 {
+			a.Record(ctx, breaker.Ticket{Group: g}, breaker.Failure)
+		}
+		require.Positive(t, b.Record(ctx, breaker.Ticket{Group: g}, breaker.Failure), "%s: open for the other worker", g)
+		var tk breaker.Ticket
+		require.Eventually(t, func() bool {
+			var wait time.Duration
+			var err error
+			tk, wait, err = b.Allow(ctx, g)
+			return err == nil && wait == 0
+		}, 2*time.Second, 5*time.Millisecond)
+		require.NotZero(t, tk.Probe)
+		b.Record(ctx, tk, breaker.Success)
+		tk, wait, err := a.Allow(ctx, g)
+		require.NoError(t, err)
+		require.Zero(t, wait)
+		require.Zero(t, a.Record(ctx, tk, breaker.Success), "%s: closed", g)
+	}
+}
