@@ -152,8 +152,8 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if tk.Group != "" && tk.Probe == 0 {
-		// The rate limit may have kept the task waiting (up to a second,
-		// in place) while the breaker opened: ask again, from this
+		// The rate limit may have kept the task waiting in place (up to
+		// ComeBackEarly) while the breaker opened: ask again, from this
 		// worker's copy of its state, before calling.
 		if tk, err = h.guard(ctx, a, group); err != nil {
 			return err
