@@ -10,7 +10,10 @@
 // Other and not counted). While it is open, no call of the group goes
 // except one probe per Settings.ProbeInterval across all workers
 // (half-open while it is in flight); Settings.CloseAfter probes in a row
-// that succeed close it, a probe that fails opens it again. The state
+// that succeed close it, a probe that fails opens it again. After a probe
+// succeeds the next may go at once (a recovered upstream does not wait
+// CloseAfter intervals), and a probe whose outcome never comes back (its
+// worker died) is replaced after one interval. The state
 // machine is machine.go (pure functions of the state and a clock); the
 // shared state and window live in Redis (redis.go).
 //
