@@ -10,7 +10,7 @@ import (
 	"github.com/meetops/meetops/internal/tasks"
 )
 
-// breakerCost is scenario 9: the circuit breaker's cost per task when
+// breakerCost is scenario 11: the circuit breaker's cost per task when
 // closed. Each step is one Redis round trip standing in for the
 // executor's own Redis work (a real step makes three or more), with and
 // without the breaker's calls of one task (Allow before the rate limit,
@@ -64,7 +64,7 @@ func (e *env) breakerCost(ctx context.Context, n int) ([]Row, error) {
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(n) }
 	cpuDiff := us(cpu[1] - cpu[0])
-	name := fmt.Sprintf("9 breaker closed, cost per task (%d steps of one Redis round trip, with vs without)", n)
+	name := fmt.Sprintf("11 breaker closed, cost per task (%d steps of one Redis round trip, with vs without)", n)
 	return []Row{
 		{Scenario: name, Metric: "worker CPU µs/task", Ours: us(cpu[1]), Baseline: us(cpu[0]), Ratio: ratio(us(cpu[1]), us(cpu[0])),
 			Goal: "≤ 5 µs more", Met: cpuDiff <= 5,
