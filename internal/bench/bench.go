@@ -119,6 +119,9 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 			t0 := time.Now()
 			r, err := s.run()
 			if err != nil {
+				if len(rows) > 0 { // what was measured before the failure is still worth reading
+					printTable(stdout, Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Go: runtime.Version(), Redis: env.redisVersion, Rows: rows})
+				}
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			fmt.Fprintf(stdout, "   done in %s\n", time.Since(t0).Round(100*time.Millisecond))
