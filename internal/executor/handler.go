@@ -199,9 +199,10 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 		return h.complete(ctx, a, lease, tasks.Result{Outcome: tasks.OutcomeAlreadyDone, Status: ae.Status,
 			ErrorCode: ae.Code, RequestID: ae.RequestID, Attempts: attempts})
 	case loginFailed:
-		// The operation was not sent: its login failed (and will be tried
-		// again after a backoff), which is not this task's failure.
-		if err := h.deps.Ledger.Release(ctx, lease); err != nil {
+		// The operation did not take effect: its login failed (and will be
+		// tried again after a backoff), which is not this task's failure
+		// nor an attempt that may have reached upstream.
+		if err := h.deps.Ledger.Unbegin(ctx, lease); err != nil {
 			a.log.Warn().Err(err).Msg("release lease")
 		}
 		h.deps.Metrics.Task(t.Type(), "deferred")

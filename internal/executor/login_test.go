@@ -49,6 +49,7 @@ func TestFailedLoginDefersWithoutSpendingARetry(t *testing.T) {
 	require.Equal(t, asynq.TaskStateCompleted, info.State)
 	require.Zero(t, info.Retried, "deferrals spend no retry")
 	require.Equal(t, int32(3), api.calls.Load())
+	require.Equal(t, 1, result(t, info).Attempts, "an attempt whose login failed is not counted")
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	require.Equal(t, []delayRecord{{0, wait}, {0, wait}}, b.delays, "deferred as long as the next login is away")
@@ -124,4 +125,22 @@ func TestOneRefusedLoginDeadLettersNothing(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		require.Equal(t, 1, st.Effect(fmt.Sprintf("hangup:%s/p-%03d", cloudsim.DemoConfOngoing, i)))
 	}
+}
+
+// An attempt whose login failed never reached upstream: the next one is
+// still a first attempt, so the operation's "already done" answer (here:
+// no such meeting) is a genuine 4xx, not the earlier attempt's effect.
+func TestAttemptWithFailedLoginIsNotAnEarlierEffect(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{noServer: true})
+	api := &loginFailingAPI{API: b.api, fails: []error{
+		&apiclient.LoginError{Credential: apiclient.CredentialMeeting, RetryIn: 20 * time.Millisecond, Err: refusedLogin},
+	}}
+	b.startServer(t, api, nil)
+	info := b.wait(t, "default", b.enqueue(t, tasks.Cancel{ConferenceID: cloudsim.DemoConfMissing}, tasks.TaskOptions{}))
+	require.Equal(t, asynq.TaskStateArchived, info.State)
+	r := result(t, info)
+	require.Equal(t, tasks.ReasonHTTP4xx, r.Reason)
+	require.Equal(t, "MMC.111070005", r.ErrorCode)
+	require.Equal(t, 1, r.Attempts)
 }
