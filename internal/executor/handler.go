@@ -195,19 +195,19 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 	case class == retry.Success:
 		return h.complete(ctx, a, lease, tasks.Result{Outcome: tasks.OutcomeSucceeded, Status: ans.resp.Status,
 			RequestID: ans.resp.RequestID, Attempts: attempts, AppState: ans.appState})
-	case ae != nil && o.alreadyDone(ae) && maybeReached:
-		return h.complete(ctx, a, lease, tasks.Result{Outcome: tasks.OutcomeAlreadyDone, Status: ae.Status,
-			ErrorCode: ae.Code, RequestID: ae.RequestID, Attempts: attempts})
 	case loginFailed:
 		// The operation did not take effect: its login failed (and will be
 		// tried again after a backoff), which is not this task's failure
 		// nor an attempt that may have reached upstream.
 		if err := h.deps.Ledger.Unbegin(ctx, lease); err != nil {
-			a.log.Warn().Err(err).Msg("release lease")
+			a.log.Warn().Err(err).Msg("undo the attempt in the ledger")
 		}
 		h.deps.Metrics.Task(t.Type(), "deferred")
 		a.log.Info().Err(callErr).Dur("retry_in", loginWait).Msg("login failed; deferred until the next login")
 		return &retry.Deferral{After: loginWait, Reason: "login"}
+	case ae != nil && o.alreadyDone(ae) && maybeReached:
+		return h.complete(ctx, a, lease, tasks.Result{Outcome: tasks.OutcomeAlreadyDone, Status: ae.Status,
+			ErrorCode: ae.Code, RequestID: ae.RequestID, Attempts: attempts})
 	case class == retry.Transient:
 		if h.deps.Limiter != nil && retry.IsThrottle(callErr) {
 			h.deps.Limiter.Throttled(ctx, group, retry.RetryAfter(callErr))
