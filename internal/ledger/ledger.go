@@ -219,7 +219,7 @@ func (l *Ledger) Begin(ctx context.Context, key string) (Entry, *Lease, error) {
 	return e, &Lease{key: key, token: token, attempts: e.Attempts + 1, prev: prev, began: subs}, nil
 }
 
-// unbeginScript restores the entry Begin found (ARGV[2]; ” deletes it)
+// unbeginScript restores the entry Begin found (ARGV[2]; empty deletes it)
 // and releases the lease, only while the lease is still ours: otherwise
 // another attempt may have begun since, and the entry is left alone.
 var unbeginScript = redis.NewScript(`
