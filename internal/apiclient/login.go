@@ -250,9 +250,9 @@ func (l *logins) failed(credential string, err error, refused bool, retryAfter t
 		g.next = now.Add(max(loginBackoff(g.failures), retryAfter))
 	}
 	le := &LoginError{Credential: credential, Rejected: g.status == LoginRejected, RetryIn: g.next.Sub(now), Err: err}
-	st := g.state(credential)
+	st, changed := g.state(credential), g.status != before
 	l.mu.Unlock()
-	if g.status != before && l.onState != nil {
+	if changed && l.onState != nil {
 		l.onState(st)
 	}
 	return le
