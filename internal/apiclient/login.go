@@ -12,12 +12,21 @@ import (
 
 // Defaults of [LoginPolicy], applied to its zero-valued fields.
 const (
-	DefaultLoginRejectCount    = 3
-	DefaultLoginRejectWindow   = 2 * time.Minute
-	DefaultLoginRetryInterval  = 30 * time.Second
-	loginBackoffMin            = time.Second
-	loginBackoffMax            = 30 * time.Second
-	loginIdleForget            = time.Hour
+	DefaultLoginRejectCount   = 3
+	DefaultLoginRejectWindow  = 2 * time.Minute
+	DefaultLoginRetryInterval = 30 * time.Second
+)
+
+const (
+	// loginBackoffMin and loginBackoffMax bound the wait between failed
+	// logins of one credential.
+	loginBackoffMin = time.Second
+	loginBackoffMax = 30 * time.Second
+	// loginIdleForget is how long the state of a conference's control
+	// token is kept when nobody asks for it.
+	loginIdleForget = time.Hour
+	// credentialControlKeyPrefix starts the credential (and token cache
+	// key) of a conference's control token.
 	credentialControlKeyPrefix = "control:"
 )
 
