@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,6 +50,13 @@ type Client struct {
 	signer      Signer
 	userAgent   string
 	tokens      *tokenCache
+	logins      *logins
+
+	// secrets holds the login secrets in use by Config field name
+	// (IAMPassword, MeetingAppKey, MeetingPassword): ReloadSecret may
+	// replace them.
+	secretsMu sync.Mutex
+	secrets   map[string]string
 }
 
 // Response describes a successful (2xx) exchange.
@@ -73,8 +81,10 @@ func New(cfg Config) (*Client, error) {
 		cfg:       cfg,
 		signer:    Signer{AK: cfg.RTCAK, SK: cfg.RTCSK},
 		userAgent: "meetops/" + cfg.Version,
-		tokens:    newTokenCache(cfg.Now),
+		logins:    newLogins(cfg.Login, cfg.Now, cfg.OnLoginState),
+		secrets:   map[string]string{"IAMPassword": cfg.IAMPassword, "MeetingAppKey": cfg.MeetingAppKey, "MeetingPassword": cfg.MeetingPassword},
 	}
+	c.tokens = newTokenCache(cfg.Now, c.logins)
 	c.rtcBase, _ = parseEndpoint(cfg.RTCEndpoint) // validated above
 	c.meetingBase, _ = parseEndpoint(cfg.MeetingEndpoint)
 	if cfg.IAMEndpoint != "" {
@@ -91,6 +101,51 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c, nil
+}
+
+// secret returns the login secret field (a Config field name) for
+// credential. After a refused login of credential it asks
+// Config.ReloadSecret first, so that a rotated secret is the one sent.
+func (c *Client) secret(credential, field string) string {
+	var fresh string
+	if c.cfg.ReloadSecret != nil && c.logins.refusedBefore(credential) {
+		fresh = c.cfg.ReloadSecret(field)
+	}
+	c.secretsMu.Lock()
+	defer c.secretsMu.Unlock()
+	if fresh != "" {
+		c.secrets[field] = fresh
+	}
+	return c.secrets[field]
+}
+
+// Rejected lists the client's own credentials (CredentialIAM,
+// CredentialMeeting) that are rejected (see LoginPolicy), sorted; empty
+// when none is. A conference's refused control token is not listed.
+func (c *Client) Rejected() []LoginState {
+	var out []LoginState
+	for _, st := range c.logins.rejected() {
+		if st.Credential == CredentialIAM || st.Credential == CredentialMeeting {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// Relogin logs in again with each of the client's own rejected
+// credentials whose retry is due (LoginPolicy.RetryInterval after the last
+// refusal), re-reading its secret through Config.ReloadSecret; a success
+// ends the rejection. Run it periodically: without it a rejected credential
+// is tried again only by a call that needs it.
+func (c *Client) Relogin(ctx context.Context) {
+	for _, st := range c.Rejected() {
+		switch st.Credential {
+		case CredentialIAM:
+			_, _ = c.tokens.get(ctx, iamKey, "iam_token", c.fetchIAMToken)
+		case CredentialMeeting:
+			_, _ = c.tokens.get(ctx, meetingKey, "meeting_auth", c.fetchAccessToken)
+		}
+	}
 }
 
 // String describes the client without its secrets.
@@ -189,6 +244,13 @@ func (c *Client) exchange(req *http.Request) (status int, h http.Header, body []
 // escaping, as an echoed JSON body would carry it) and URL-encoded.
 func (c *Client) redactor(rq request) func(string) string {
 	secrets := c.cfg.secrets()
+	c.secretsMu.Lock()
+	for _, v := range c.secrets {
+		if v != "" {
+			secrets = append(secrets, v)
+		}
+	}
+	c.secretsMu.Unlock()
 	for _, h := range secretHeaders {
 		if v := rq.header.Get(h); v != "" {
 			secrets = append(secrets, v)

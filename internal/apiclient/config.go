@@ -72,6 +72,21 @@ type Config struct {
 	// HTTP status (0 on a transport error) and the duration. It must be safe
 	// for concurrent use.
 	Observe func(op string, status int, d time.Duration)
+
+	// Login says when refused logins reject a credential and how often a
+	// rejected one is tried again; zero fields are LoginPolicy's defaults.
+	Login LoginPolicy
+	// ReloadSecret, when set, is called before a login that follows a
+	// refused one with the Config field name of the secret the login sends
+	// ("IAMPassword", "MeetingAppKey" or "MeetingPassword"); a non-empty
+	// answer replaces the secret from then on (a rotated secret file), an
+	// empty one keeps it. It must be safe for concurrent use and report its
+	// own failures.
+	ReloadSecret func(field string) string
+	// OnLoginState, when set, is called on every change of a credential's
+	// login state (see LoginPolicy), outside the client's locks. It must be
+	// safe for concurrent use.
+	OnLoginState func(LoginState)
 }
 
 type rtcMode int

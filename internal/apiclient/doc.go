@@ -35,6 +35,14 @@
 // ID and any Retry-After; callers classify it. No error string produced by
 // this package contains a credential, token or password.
 //
+// A login (IAM token, App ID or account authentication, control token) that
+// the login endpoint refuses (401, 403) or fails to answer (5xx, timeout) is
+// not the calls' own failure: they get a [*LoginError] telling them when the
+// next login may be tried, and only refusals that go on for a window make
+// the credential rejected ([LoginPolicy]); a successful login, with a secret
+// re-read through [Config.ReloadSecret], ends that. A 401 on an operation
+// itself still means a stale token: it is refreshed once in the same call.
+//
 // The package knows nothing of queues, metrics or logging; [Config.Observe]
-// is the only hook.
+// and [Config.OnLoginState] are its hooks.
 package apiclient

@@ -18,8 +18,9 @@ import (
 const (
 	// meetingClientType is clientType 72 (API caller) in auth requests.
 	meetingClientType = 72
-	// meetingKey is the token cache key of the access token.
-	meetingKey = "meeting"
+	// meetingKey is the token cache key of the access token, and the
+	// credential its logins are tracked under.
+	meetingKey = CredentialMeeting
 	// accessTokenMaxAge: the official SDK re-authenticates after 10 h.
 	accessTokenMaxAge = 10 * time.Hour
 	// accessTokenLifetime is assumed when the answer states none (the
@@ -75,12 +76,12 @@ func (c *Client) fetchAccessToken(ctx context.Context) (token, error) {
 			Nonce:      rand.Text() + rand.Text(), // 52 characters
 			CorpID:     c.cfg.MeetingCorpID,
 		}
-		sig := AppAuthSignature(c.cfg.MeetingAppKey, AppAuthData(ab.AppID, ab.CorpID, ab.UserID, ab.ExpireTime, ab.Nonce))
+		sig := AppAuthSignature(c.secret(meetingKey, "MeetingAppKey"), AppAuthData(ab.AppID, ab.CorpID, ab.UserID, ab.ExpireTime, ab.Nonce))
 		rq.url = endpointURL(c.meetingBase, nil, "v2", "usg", "acs", "auth", "appauth")
 		rq.header = http.Header{"Authorization": {"HMAC-SHA256 signature=" + sig + ",access=" + base64.StdEncoding.EncodeToString([]byte(ab.AppID))}}
 		body = ab
 	} else {
-		cred := base64.StdEncoding.EncodeToString([]byte(c.cfg.MeetingAccount + ":" + c.cfg.MeetingPassword))
+		cred := base64.StdEncoding.EncodeToString([]byte(c.cfg.MeetingAccount + ":" + c.secret(meetingKey, "MeetingPassword")))
 		rq.url = endpointURL(c.meetingBase, nil, "v1", "usg", "acs", "auth", "account")
 		rq.header = http.Header{"Authorization": {"Basic " + cred}}
 		body = struct {
@@ -115,7 +116,9 @@ func (c *Client) fetchAccessToken(ctx context.Context) (token, error) {
 	return newToken(answer.AccessToken, now, expires, accessTokenMaxAge), nil
 }
 
-func controlKey(conferenceID string) string { return "control:" + conferenceID }
+// controlKey is the token cache key of a conference's control token, and
+// the credential its logins are tracked under.
+func controlKey(conferenceID string) string { return credentialControlKeyPrefix + conferenceID }
 
 // controlToken returns the conference's cached control token or obtains
 // one; concurrent callers for one conference share one fetch.

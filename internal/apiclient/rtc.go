@@ -12,6 +12,10 @@ import (
 // RTC error code that a fresh IAM token can cure (HTTP 400).
 const codeRTCUnauthorized = "RTC.00001001"
 
+// iamKey is the token cache key of the IAM token, and the credential its
+// logins are tracked under.
+const iamKey = CredentialIAM
+
 // iamTokenLifetime is assumed when IAM's answer has no usable expires_at.
 const iamTokenLifetime = 24 * time.Hour
 
@@ -75,14 +79,14 @@ func (c *Client) rtcDo(ctx context.Context, op string, u *url.URL) (reply, error
 		return c.do(ctx, rq)
 	case rtcIAM:
 		for retried := false; ; retried = true {
-			tok, err := c.tokens.get(ctx, "iam", "iam_token", c.fetchIAMToken)
+			tok, err := c.tokens.get(ctx, iamKey, "iam_token", c.fetchIAMToken)
 			if err != nil {
 				return reply{}, err
 			}
 			rq.header = http.Header{"X-Auth-Token": {tok}}
 			rep, err := c.do(ctx, rq)
 			if !retried && isAuthError(err, codeRTCUnauthorized) {
-				c.tokens.invalidate("iam", tok)
+				c.tokens.invalidate(iamKey, tok)
 				continue
 			}
 			return rep, err
@@ -117,7 +121,7 @@ func (c *Client) fetchIAMToken(ctx context.Context) (token, error) {
 	}
 	body.Auth.Identity.Methods = []string{"password"}
 	body.Auth.Identity.Password.User.Name = c.cfg.IAMUser
-	body.Auth.Identity.Password.User.Password = c.cfg.IAMPassword
+	body.Auth.Identity.Password.User.Password = c.secret(iamKey, "IAMPassword")
 	body.Auth.Identity.Password.User.Domain.Name = c.cfg.IAMDomain
 	body.Auth.Scope.Project.ID = c.cfg.IAMProjectID
 	b, err := marshalJSON(body)

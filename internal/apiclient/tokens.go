@@ -27,17 +27,20 @@ func newToken(value string, now, expires time.Time, maxAge time.Duration) token 
 }
 
 // tokenCache holds tokens by key and makes concurrent callers that miss the
-// cache share one fetch per key.
+// cache share one fetch per key. A key is also the credential its logins
+// are tracked under (logins): a failed login makes the key's next callers
+// wait a backoff, and refusals over the policy's window reject it.
 type tokenCache struct {
 	now    func() time.Time
 	flight singleflight.Group
+	logins *logins
 
 	mu     sync.Mutex
 	tokens map[string]token
 }
 
-func newTokenCache(now func() time.Time) *tokenCache {
-	return &tokenCache{now: now, tokens: make(map[string]token)}
+func newTokenCache(now func() time.Time, l *logins) *tokenCache {
+	return &tokenCache{now: now, logins: l, tokens: make(map[string]token)}
 }
 
 // get returns the fresh cached token for key or fetches one. The fetch is
@@ -45,6 +48,11 @@ func newTokenCache(now func() time.Time) *tokenCache {
 // cancellation (each exchange has its own timeout), so one caller giving up
 // does not fail the others; a caller whose ctx ends stops waiting with the
 // ctx error in an *Error for op.
+//
+// A fetch whose login (the exchange named op) is refused or fails
+// transiently returns a *LoginError to every caller sharing it, and until
+// the key's backoff has passed the callers get one without a fetch (see
+// LoginPolicy). Other fetch errors are returned as they are.
 func (tc *tokenCache) get(ctx context.Context, key, op string, fetch func(context.Context) (token, error)) (string, error) {
 	if v, ok := tc.cached(key); ok {
 		return v, nil
@@ -55,11 +63,18 @@ func (tc *tokenCache) get(ctx context.Context, key, op string, fetch func(contex
 		if v, ok := tc.cached(key); ok {
 			return v, nil
 		}
+		if err := tc.logins.admit(key); err != nil {
+			return "", err
+		}
 		t, err := fetch(context.WithoutCancel(ctx))
 		if err != nil {
+			if refused, transient, retryAfter := loginFailure(op, err); refused || transient {
+				return "", tc.logins.failed(key, err, refused, retryAfter)
+			}
 			return "", err
 		}
 		tc.store(key, t)
+		tc.logins.succeeded(key)
 		return t.value, nil
 	})
 	select {

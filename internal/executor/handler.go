@@ -117,7 +117,8 @@ type attempt struct {
 // ProcessTask implements asynq.Handler. It returns nil when the task is
 // done (succeeded, already done, or found succeeded in the ledger); a
 // SkipRetry-wrapped error after dead-lettering it; a *retry.Deferral when
-// it must wait without failing; any other error to be retried.
+// it must wait without failing (rate limit, another worker's lease, a login
+// that failed but is not rejected); any other error to be retried.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return h.stacks.run(func() error { return h.process(ctx, t) })
 }
@@ -201,6 +202,17 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 	defer stopKeepAlive()
 
 	ans, callErr := o.call(ctx, h.deps.API, op)
+	// A login that failed without rejecting its credentials is waited
+	// for: deferred below, or here on the last attempt, where asynq would
+	// archive a deferred task.
+	for a.last {
+		wait, ok := retry.LoginWait(callErr)
+		if !ok || sleep(ctx, wait) != nil {
+			break
+		}
+		ans, callErr = o.call(ctx, h.deps.API, op)
+	}
+	loginWait, loginFailed := retry.LoginWait(callErr)
 	class := retry.Classify(callErr)
 	ae := asAPIError(callErr)
 
@@ -232,6 +244,16 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 	case class == retry.Success:
 		return h.complete(ctx, a, lease, tasks.Result{Outcome: tasks.OutcomeSucceeded, Status: ans.resp.Status,
 			RequestID: ans.resp.RequestID, Attempts: attempts, AppState: ans.appState})
+	case loginFailed:
+		// The operation did not take effect: its login failed (and will be
+		// tried again after a backoff), which is not this task's failure
+		// nor an attempt that may have reached upstream.
+		if err := h.deps.Ledger.Unbegin(ctx, lease); err != nil {
+			a.log.Warn().Err(err).Msg("undo the attempt in the ledger")
+		}
+		h.deps.Metrics.Task(t.Type(), "deferred")
+		a.log.Info().Err(callErr).Dur("retry_in", loginWait).Msg("login failed; deferred until the next login")
+		return &retry.Deferral{After: loginWait, Reason: "login"}
 	case ae != nil && o.alreadyDone(ae) && maybeReached:
 		return h.complete(ctx, a, lease, tasks.Result{Outcome: tasks.OutcomeAlreadyDone, Status: ae.Status,
 			ErrorCode: ae.Code, RequestID: ae.RequestID, Attempts: attempts})

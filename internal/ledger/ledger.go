@@ -140,6 +140,8 @@ type Lease struct {
 	token string
 	// attempts is the attempt count Begin recorded.
 	attempts int
+	// prev is the entry as Begin found it ("" for none), for Unbegin.
+	prev string
 	// subscribers is what the last Succeed, Fail or Release read of the
 	// key's subscriber set (Options.Subscribers); began what Begin read.
 	subscribers, began []string
@@ -214,7 +216,37 @@ func (l *Ledger) Begin(ctx context.Context, key string) (Entry, *Lease, error) {
 	}
 	prev, _ := res.(string)
 	e := decode(prev)
-	return e, &Lease{key: key, token: token, attempts: e.Attempts + 1, began: subs}, nil
+	return e, &Lease{key: key, token: token, attempts: e.Attempts + 1, prev: prev, began: subs}, nil
+}
+
+// unbeginScript restores the entry Begin found (ARGV[2]; empty deletes it)
+// and releases the lease, only while the lease is still ours: otherwise
+// another attempt may have begun since, and the entry is left alone.
+var unbeginScript = redis.NewScript(`
+local holder = redis.call('GET', KEYS[2])
+if not holder or string.sub(holder, 1, #ARGV[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+redis.call('DEL', KEYS[2])
+return 1
+`)
+
+// Unbegin releases the lease of an attempt that certainly did not reach
+// upstream (its login failed before the operation was sent, or the
+// operation was refused unauthenticated) and restores the entry as Begin
+// found it: the attempt is not counted, and a later "already done" answer
+// is not taken for its effect. A lease no longer held is left alone.
+func (l *Ledger) Unbegin(ctx context.Context, ls *Lease) error {
+	keys := []string{entryKey(ls.key), leaseKey(ls.key)}
+	if err := unbeginScript.Run(ctx, l.rdb, keys, ls.token, ls.prev, l.ttl.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("ledger: unbegin %s: %w", ls.key, err)
+	}
+	return nil
 }
 
 // finishScript records the outcome (unless ARGV[2] is empty) and releases

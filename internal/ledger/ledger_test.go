@@ -219,3 +219,44 @@ func TestLeaseTokensAreUniqueAndPrefixFree(t *testing.T) {
 		}
 	}
 }
+
+// An attempt that never reached upstream is undone: the entry is as Begin
+// found it (none, or an earlier attempt's), so the next attempt is not
+// taken for a retry of one that may have taken effect. A lease lost to
+// another attempt leaves that attempt's entry alone.
+func TestUnbeginRestoresTheEntry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{Lease: 200 * time.Millisecond})
+
+	_, lease, err := b.l.Begin(ctx, "new")
+	require.NoError(t, err)
+	require.NoError(t, b.l.Unbegin(ctx, lease))
+	e, err := b.l.Get(ctx, "new")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{}, e, "no entry, as before")
+	prev, lease, err := b.l.Begin(ctx, "new")
+	require.NoError(t, err, "the lease was released")
+	require.Equal(t, ledger.Entry{}, prev)
+	require.NoError(t, b.l.Release(ctx, lease))
+
+	// After a real attempt (started, 1), an undone one leaves R1.
+	_, lease, err = b.l.Begin(ctx, "new")
+	require.NoError(t, err)
+	require.NoError(t, b.l.Unbegin(ctx, lease))
+	e, err = b.l.Get(ctx, "new")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{State: ledger.Started, Attempts: 1}, e)
+
+	// A lease that expired and was taken by another attempt: untouched.
+	_, stale, err := b.l.Begin(ctx, "taken")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, l, err := b.l.Begin(ctx, "taken")
+		return err == nil && l != nil
+	}, 5*time.Second, 20*time.Millisecond)
+	require.NoError(t, b.l.Unbegin(ctx, stale))
+	e, err = b.l.Get(ctx, "taken")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{State: ledger.Started, Attempts: 2}, e, "the other attempt's entry stays")
+}

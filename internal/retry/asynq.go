@@ -9,13 +9,13 @@ import (
 )
 
 // Deferral is an error a handler returns when a task must wait without
-// having failed: the rate limit is spent, or another worker holds the task's
-// lease. asynq reschedules it after About (plus up to 20 % jitter so waiting
+// having failed: the rate limit is spent, another worker holds the task's
+// lease, or the login it needs failed and is to be tried again. asynq reschedules it after About (plus up to 20 % jitter so waiting
 // tasks do not stampede) without counting a retry.
 type Deferral struct {
 	// After is how long to wait.
 	After time.Duration
-	// Reason says why, for logs ("ratelimit", "lease").
+	// Reason says why, for logs ("ratelimit", "lease", "login").
 	Reason string
 }
 

@@ -21,7 +21,8 @@ const (
 	// timeouts, 5xx, 408, 429 and throttling codes.
 	Transient
 	// Auth failures persisted after the client refreshed its credentials
-	// once: permanent, with reason "auth".
+	// once, or the credentials are rejected (apiclient.LoginError):
+	// permanent, with reason "auth".
 	Auth
 	// Permanent failures are dead-lettered at once: any other 4xx.
 	Permanent
@@ -58,13 +59,23 @@ var authCodes = map[string]bool{
 // for, is permanent. Other errors that are not an [*apiclient.Error] (Redis
 // trouble, a cancelled context, a 2xx answer the client could not read) are
 // transient: the task is retried rather than lost, and a retry that finds
-// the operation done completes through its "already done" answer.
+// the operation done completes through its "already done" answer. A failed
+// login ([*apiclient.LoginError]) is transient until its credentials are
+// rejected, then auth; see [LoginWait] for waiting on it without spending a
+// retry.
 func Classify(err error) Class {
 	if err == nil {
 		return Success
 	}
 	if errors.Is(err, apiclient.ErrInvalidArgument) || errors.Is(err, apiclient.ErrNotConfigured) {
 		return Permanent // the request was never sent and never could be
+	}
+	var le *apiclient.LoginError
+	if errors.As(err, &le) {
+		if le.Rejected {
+			return Auth
+		}
+		return Transient // the operation was not sent: the login failed
 	}
 	var ae *apiclient.Error
 	if !errors.As(err, &ae) || ae.Status == 0 {
@@ -81,6 +92,18 @@ func Classify(err error) Class {
 		return Permanent // 4xx, and redirects, which the client never follows
 	}
 	return Success
+}
+
+// LoginWait reports whether err is a login that failed without rejecting
+// its credentials, and how long until the next login may be tried: the
+// operation was never sent, and the task should wait that long without
+// counting a failure.
+func LoginWait(err error) (time.Duration, bool) {
+	var le *apiclient.LoginError
+	if errors.As(err, &le) && !le.Rejected {
+		return le.RetryIn, true
+	}
+	return 0, false
 }
 
 // IsThrottle reports whether err is the upstream telling us to slow down

@@ -46,6 +46,13 @@ func TestClassify(t *testing.T) {
 		{"refused argument", fmt.Errorf("dismiss: %w", apiclient.ErrInvalidArgument), retry.Permanent},
 		{"family not configured", fmt.Errorf("cancel: %w", apiclient.ErrNotConfigured), retry.Permanent},
 		{"unreadable 2xx", fmt.Errorf("disable: %w", apiclient.ErrUnexpectedAnswer), retry.Transient},
+		// A login refused (401) but not yet for the window: the operation
+		// was never sent, and the credentials are not proven wrong.
+		{"login refused, not rejected", fmt.Errorf("cancel: %w", &apiclient.LoginError{Credential: "meeting", RetryIn: time.Second,
+			Err: &apiclient.Error{Op: "meeting_auth", Status: 401}}), retry.Transient},
+		{"login 503", &apiclient.LoginError{Credential: "iam", Err: &apiclient.Error{Op: "iam_token", Status: 503}}, retry.Transient},
+		{"credentials rejected", &apiclient.LoginError{Credential: "meeting", Rejected: true,
+			Err: &apiclient.Error{Op: "meeting_auth", Status: 401}}, retry.Auth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +65,14 @@ func TestClassify(t *testing.T) {
 	require.False(t, retry.IsThrottle(apiErr(503, "")))
 	require.True(t, retry.IsTimeout(&apiclient.Error{Err: context.DeadlineExceeded}))
 	require.False(t, retry.IsTimeout(apiErr(500, "")))
+
+	wait, ok := retry.LoginWait(fmt.Errorf("cancel: %w", &apiclient.LoginError{RetryIn: 3 * time.Second, Err: &apiclient.Error{Status: 401}}))
+	require.True(t, ok)
+	require.Equal(t, 3*time.Second, wait)
+	_, ok = retry.LoginWait(&apiclient.LoginError{Rejected: true, Err: &apiclient.Error{Status: 401}})
+	require.False(t, ok, "rejected: nothing to wait for")
+	_, ok = retry.LoginWait(apiErr(401, ""))
+	require.False(t, ok, "an operation's own 401 is not a login")
 }
 
 func TestAsynqAdapters(t *testing.T) {

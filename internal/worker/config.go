@@ -40,6 +40,21 @@ type Config struct {
 	// apiclient.Config).
 	API apiclient.Config
 
+	// AuthRejectCount [AUTH_REJECT_COUNT] and AuthRejectWindow
+	// [AUTH_REJECT_WINDOW] say when refused logins (a 401 or 403 from the
+	// IAM, App ID, account or control-token login itself) reject a
+	// credential: after at least AuthRejectCount refusals in a row, the
+	// first AuthRejectWindow or more before the last, with no successful
+	// login between; default 3 and 2m. Until then a failed login (refused,
+	// 5xx or timeout) is retried with backoff (1 s doubling to 30 s) and
+	// the tasks waiting for it are deferred without spending a retry; once
+	// rejected they dead-letter with reason auth and /readyz is not ready.
+	// AuthRetryInterval [AUTH_RETRY_INTERVAL] is how often a rejected
+	// credential is tried again, its secret re-read from its NAME_FILE;
+	// default 30s. A successful login ends the rejection.
+	AuthRejectCount                     int
+	AuthRejectWindow, AuthRetryInterval time.Duration
+
 	// Concurrency [WORKER_CONCURRENCY] is how many tasks run at once;
 	// default 50.
 	Concurrency int
@@ -142,6 +157,10 @@ type Config struct {
 	// httpLimits are the HTTP server's timeouts and size limits; zero
 	// values are httpguard's defaults. Tests shorten them.
 	httpLimits httpguard.Options
+	// secretFiles are the NAME_FILE paths Load read secrets from, by
+	// variable (MEETING_APP_KEY → its file), for re-reading a rotated
+	// secret after a refused login.
+	secretFiles map[string]string
 }
 
 // Warnings returns what Load found worth a warning but not an error.
@@ -210,6 +229,15 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 1 {
 		add("WORKER_CONCURRENCY: must be at least 1")
+	}
+	if c.AuthRejectCount < 0 {
+		add("AUTH_REJECT_COUNT: must be at least 1 (0: the default, 3), got %d", c.AuthRejectCount)
+	}
+	if c.AuthRejectWindow < 0 {
+		add("AUTH_REJECT_WINDOW: must not be negative, got %s", c.AuthRejectWindow)
+	}
+	if c.AuthRetryInterval < 0 {
+		add("AUTH_RETRY_INTERVAL: must not be negative, got %s", c.AuthRetryInterval)
 	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		add("LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel)

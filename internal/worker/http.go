@@ -46,6 +46,12 @@ func (w *Worker) routes() http.Handler {
 			http.Error(rw, "redis unreachable", http.StatusServiceUnavailable)
 			return
 		}
+		if w.upstream != nil {
+			if reason := notReady(w.upstream.Rejected(), w.cfg.API); reason != "" {
+				http.Error(rw, reason, http.StatusServiceUnavailable)
+				return
+			}
+		}
 		rw.Write([]byte("ok\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}))

@@ -27,6 +27,12 @@ type testBundle struct {
 // placeholder upstream credentials (no task is run) and the given changes.
 func setup(t *testing.T, change func(*Config)) *testBundle {
 	t.Helper()
+	return setupWithLog(t, change, zerolog.Nop())
+}
+
+// setupWithLog is setup with the worker logging to log.
+func setupWithLog(t *testing.T, change func(*Config), log zerolog.Logger) *testBundle {
+	t.Helper()
 	cfg := Config{
 		Redis: redisconf.Config{URL: redistest.URL(t)}, HTTPAddr: "127.0.0.1:0",
 		API:             validAPI,
@@ -36,7 +42,7 @@ func setup(t *testing.T, change func(*Config)) *testBundle {
 		change(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := New(ctx, cfg, zerolog.Nop())
+	w, err := New(ctx, cfg, log)
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()

@@ -85,6 +85,16 @@ func (c *Config) settings() []setting {
 		api("MEETING_ACCOUNT", "meeting-account", "Meeting account (account auth)", "MeetingAccount", &a.MeetingAccount),
 		secret("MEETING_PASSWORD", "MeetingPassword", &a.MeetingPassword),
 		{env: "UPSTREAM_TIMEOUT", flag: "upstream-timeout", usage: "per-request upstream timeout (default 15s)", apiField: "Timeout", set: dur(&a.Timeout)},
+		{env: "AUTH_REJECT_COUNT", flag: "auth-reject-count", usage: "refused logins in a row that reject a credential, with AUTH_REJECT_WINDOW (default 3)", set: func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want a positive integer, got %q", v)
+			}
+			c.AuthRejectCount = n
+			return nil
+		}},
+		{env: "AUTH_REJECT_WINDOW", flag: "auth-reject-window", usage: "how long logins must have been refused before a credential is rejected (default 2m)", set: dur(&c.AuthRejectWindow)},
+		{env: "AUTH_RETRY_INTERVAL", flag: "auth-retry-interval", usage: "how often a rejected credential is tried again, its secret re-read from NAME_FILE (default 30s)", set: dur(&c.AuthRetryInterval)},
 		{env: "WORKER_CONCURRENCY", flag: "concurrency", usage: "tasks processed at once (default 50)", set: func(v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -220,6 +230,12 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 				}
 				if warning != "" {
 					c.warnings = append(c.warnings, s.env+"_FILE: "+warning)
+				}
+				if s.secret {
+					if c.secretFiles == nil {
+						c.secretFiles = map[string]string{}
+					}
+					c.secretFiles[s.env] = path
 				}
 				v = secret
 			}

@@ -55,6 +55,8 @@ type Worker struct {
 	dead       *deadletter.Store
 	// api is the HTTP producer API mounted under /v1/ (dev mode), or nil.
 	api *api.Server
+	// upstream is the upstream client, for readiness and re-logins.
+	upstream upstream
 }
 
 // New validates cfg (defaults applied) and assembles a worker. Nothing runs
@@ -88,6 +90,10 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 	apiCfg := cfg.API
 	apiCfg.Version = version.Version
 	apiCfg.Observe = m.Upstream
+	logins := newLoginWatch(cfg, log, reg)
+	apiCfg.Login = apiclient.LoginPolicy{RejectCount: cfg.AuthRejectCount, RejectWindow: cfg.AuthRejectWindow, RetryInterval: cfg.AuthRetryInterval}
+	apiCfg.ReloadSecret = logins.reload
+	apiCfg.OnLoginState = logins.changed
 	api, err := apiclient.New(apiCfg)
 	if err != nil {
 		rdb.Close()
@@ -156,7 +162,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		Policy: callback.Policy{AllowHosts: cfg.CallbackAllowHosts}, Secret: []byte(cfg.CallbackSecret)})
 
 	w := &Worker{cfg: cfg, log: log, rdb: rdb, srv: srv, mux: mux, reg: reg, insp: insp, running: make(chan struct{}),
-		batches: batches, deliveries: deliveries, dead: dl}
+		batches: batches, deliveries: deliveries, dead: dl, upstream: api}
 	if cfg.insecureDashboard() {
 		log.Warn().Str("http_addr", cfg.HTTPAddr).
 			Msg("DASHBOARD_INSECURE=1: the dashboard (task payloads and results) is served WITHOUT authentication to anyone who can reach " +
@@ -263,6 +269,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.deliveries.Sweep)
 	}()
 
+	reloginCtx, stopRelogin := context.WithCancel(context.Background())
+	relogged := make(chan struct{})
+	go func() {
+		defer close(relogged)
+		reloginLoop(reloginCtx, w.upstream, reloginTick)
+	}()
+
 	var err error
 	select {
 	case <-ctx.Done():
@@ -272,6 +285,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info().Dur("shutdown_timeout", w.cfg.ShutdownTimeout).Msg("shutting down: no new tasks; waiting for running ones")
 	stopRecover()
 	<-recovered
+	stopRelogin()
+	<-relogged
 	w.srv.Shutdown()
 	if w.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
