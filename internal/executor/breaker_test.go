@@ -66,8 +66,8 @@ func TestOpenBreakerTakesNoRateLimitSlot(t *testing.T) {
 	s := breaker.Settings{MinAttempts: 1, ProbeInterval: 1500 * time.Millisecond, CloseAfter: 1}
 	br := breaker.New(b.rdb, breaker.Options{Settings: s})
 	b.breaker = br
+	opened := time.Now() // before the write that opens it, whose clock (Redis's) times the probe
 	require.Positive(t, br.Record(context.Background(), breaker.Ticket{Group: tasks.GroupRTCRooms}, breaker.Failure), "open")
-	opened := time.Now()
 	b.startServer(t, b.api, setupOpts{limiter: lim})
 
 	key := b.enqueue(t, tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-003"}, tasks.TaskOptions{})
