@@ -49,8 +49,14 @@ func (e *env) waiting(ctx context.Context, n int, window time.Duration) ([]Row, 
 		return nil, err
 	}
 	deadline := time.Now().Add(5 * time.Minute)
+	var last string
 	for {
 		q, err := e.single.insp.GetQueueInfo(queue)
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = fmt.Sprintf("pending %d, active %d, scheduled %d, retry %d, completed %d", q.Pending, q.Active, q.Scheduled, q.Retry, q.Completed)
+		}
 		// Taken and told: none pending, and active only the few that come
 		// back early for their turn and wait it out in place.
 		if err == nil && q.Pending == 0 && q.Active <= 5 {
@@ -58,7 +64,7 @@ func (e *env) waiting(ctx context.Context, n int, window time.Duration) ([]Row, 
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("the worker did not take every waiting task within 5 minutes")
+			return nil, fmt.Errorf("the worker did not take every waiting task within 5 minutes (%s)", last)
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
