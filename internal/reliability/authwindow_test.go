@@ -167,9 +167,11 @@ func TestAuthRefusedForTheWindow(t *testing.T) {
 
 	begin := time.Now()
 	keys := r.Enqueue(t, ops, tasksDefault)
-	// Watch for the first dead letter.
+	// Watch for the first dead letter. After the rejection each task
+	// dead-letters when its deferral ends (the login backoff, up to 30 s),
+	// later still on a loaded machine.
 	var firstDead time.Time
-	require.True(t, proctest.Poll(time.Minute, 20*time.Millisecond, func() bool {
+	require.True(t, proctest.Poll(2*time.Minute, 20*time.Millisecond, func() bool {
 		q := r.Queue()
 		if q != nil && q.Archived > 0 && firstDead.IsZero() {
 			firstDead = time.Now()
