@@ -190,13 +190,7 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	attempts := prev.Attempts + 1
-	// An earlier attempt may have reached upstream when the ledger says it
-	// started, or when asynq says this is a retry: every attempt records
-	// "started" before its call, so a retry without that record lost it
-	// (a Redis failover drops the last writes a primary had not passed on
-	// to its replica) and must still count the "already done" answer as
-	// its earlier attempt's success, not dead-letter it.
-	maybeReached := prev.State == ledger.Started || a.retried > 0
+	maybeReached := mayHaveReached(prev.State, a.retried)
 	// Hold the key for as long as the attempt runs, however long that is.
 	stopKeepAlive := h.deps.Ledger.KeepAlive(ctx, lease)
 	defer stopKeepAlive()
@@ -283,4 +277,17 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 	default:
 		return h.deadLetter(ctx, a, lease, failure(tasks.ReasonHTTP4xx, callErr, attempts))
 	}
+}
+
+// mayHaveReached reports whether an earlier attempt of a task may have
+// reached upstream, so that an "already done" answer is that attempt's
+// success. It may when the ledger says an attempt started, or when asynq
+// says this is a retry and the ledger has no entry: every attempt records
+// "started" before its call, so a retry without any record lost it (a
+// Redis failover drops the last writes a primary had not passed on to its
+// replica). A Failed entry is a definitive answer that did not take
+// effect: an attempt rerun after it (its worker died before asynq archived
+// the dead letter) did not reach upstream before.
+func mayHaveReached(prev ledger.State, retried int) bool {
+	return prev == ledger.Started || (retried > 0 && prev == ledger.None)
 }
