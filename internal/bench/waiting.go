@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/meetops/meetops/internal/cloudsim"
+	"github.com/meetops/meetops/internal/ratelimit"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -48,23 +49,19 @@ func (e *env) waiting(ctx context.Context, n int, window time.Duration) ([]Row, 
 		p.stop()
 		return nil, err
 	}
+	// Taken and told: every task not yet run is in the group's waiting
+	// room (read from it directly; asynq's queue counters flicker as
+	// tasks come back for their turns).
 	deadline := time.Now().Add(5 * time.Minute)
-	var last string
 	for {
-		q, err := e.single.insp.GetQueueInfo(queue)
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = fmt.Sprintf("pending %d, active %d, scheduled %d, retry %d, completed %d", q.Pending, q.Active, q.Scheduled, q.Retry, q.Completed)
-		}
-		// Taken and told: none pending, and active only the few that come
-		// back early for their turn and wait it out in place.
-		if err == nil && q.Pending == 0 && q.Active <= 5 {
+		waiting, err := e.single.rdb.ZCard(ctx, ratelimit.WaitersKey(tasks.GroupRTCRooms)).Result()
+		done := e.sim.Stats().EffectsOf(cloudsim.OpDismiss)
+		if err == nil && int(waiting)+done >= n-2 {
 			break
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("the worker did not take every waiting task within 5 minutes (%s)", last)
+			return nil, fmt.Errorf("the worker did not take every waiting task within 5 minutes (%d waiting, %d done, of %d; %v)", waiting, done, n, err)
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}

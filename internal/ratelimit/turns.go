@@ -47,6 +47,10 @@ func turnsKey(group string) string   { return "meetops:rl:{" + group + "}:due" }
 func starveKey(group string) string  { return "meetops:rl:{" + group + "}:starve" }
 func seqKey(group string) string     { return "meetops:rl:{" + group + "}:seq" }
 
+// WaitersKey is the Redis key of group's waiting room, a sorted set of the
+// keys of the tasks waiting for a slot (for tools that measure it).
+func WaitersKey(group string) string { return waitersKey(group) }
+
 // askScript answers one task's ask for a call slot of a group: {0, 1} when
 // it may call now, {wait ms, 0} when it must wait that long (the group's
 // throttle pause, or its turn), in one round trip.
