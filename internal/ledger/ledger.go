@@ -69,6 +69,9 @@ type Ledger struct {
 	lease       time.Duration
 	subscribers func(key string) string
 	keep        keeper
+	// comb sends Begin's and Succeed's commands, those of concurrent
+	// attempts in one round trip.
+	comb *combiner
 }
 
 // Options configure a Ledger; zero values mean defaults.
@@ -94,7 +97,7 @@ func New(rdb redis.UniversalClient, o Options) *Ledger {
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
 	}
-	return &Ledger{rdb: rdb, ttl: o.TTL, lease: o.Lease, subscribers: o.Subscribers}
+	return &Ledger{rdb: rdb, ttl: o.TTL, lease: o.Lease, subscribers: o.Subscribers, comb: &combiner{rdb: rdb}}
 }
 
 // Redis keys. The idempotency key is the hash tag, so an entry and its lease
@@ -203,7 +206,17 @@ func (l *Ledger) Begin(ctx context.Context, key string) (Entry, *Lease, error) {
 	if l.subscribers != nil {
 		keys = append(keys, l.subscribers(key))
 	}
-	res, err := beginScript.Run(ctx, l.rdb, keys, token, l.lease.Milliseconds(), l.ttl.Milliseconds()).Result()
+	// In the round trip of concurrent attempts' commands; a pipeline
+	// cannot fall back from EVALSHA to EVAL by itself, so when Redis does
+	// not know the script yet (first use, or after a restart) it is sent
+	// in full once.
+	args := []any{token, l.lease.Milliseconds(), l.ttl.Milliseconds()}
+	var cmd *redis.Cmd
+	l.comb.do(ctx, func(p redis.Pipeliner) { cmd = beginScript.EvalSha(ctx, p, keys, args...) })
+	res, err := cmd.Result()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		res, err = beginScript.Run(ctx, l.rdb, keys, args...).Result()
+	}
 	if errors.Is(err, redis.Nil) {
 		return Entry{}, nil, ErrLeaseHeld
 	}
@@ -303,45 +316,53 @@ type HashField struct {
 // saving a round trip per task. more, when given, adds the caller's own
 // commands to that round trip (the executor's batch updates), after the
 // ledger's.
+//
+// Unlike Fail and Release, Succeed is plain commands, not a script (a
+// script call is most of what a task costs Redis): the entry is set and
+// the lease deleted without checking that the lease is still ours. That
+// is safe because of what the entry then says. Had our lease run out and
+// another attempt begun meanwhile, deleting its lease lets the next Begin
+// in, and that Begin finds Succeeded and completes without calling
+// upstream; the attempt already running was running before (Fail and
+// Release, whose entry lets the next Begin call upstream, keep checking).
 func (l *Ledger) Succeed(ctx context.Context, ls *Lease, result []byte, also HashField, more ...func(redis.Pipeliner)) error {
 	value := codeSucceeded + strconv.Itoa(ls.attempts) + "|" + string(result)
-	if also.Key == "" && len(more) == 0 {
-		return l.finish(ctx, ls, value)
-	}
-	keys := l.finishKeys(ls)
-	run := func(eval func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd) error {
-		var cmd *redis.Cmd
-		var hset *redis.IntCmd
-		_, _ = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			if also.Key != "" {
-				hset = p.HSet(ctx, also.Key, also.Field, also.Value)
-			}
-			cmd = eval(ctx, p, keys, ls.token, value, l.ttl.Milliseconds())
-			for _, m := range more {
-				m(p)
-			}
-			return nil
-		})
-		// Only the ledger's own commands decide; more's are the caller's
-		// to inspect.
-		if hset != nil && hset.Err() != nil {
-			return hset.Err()
+	var (
+		set  *redis.StatusCmd
+		hset *redis.IntCmd
+		subs *redis.StringSliceCmd
+	)
+	// In the round trip of concurrent attempts' commands.
+	l.comb.do(ctx, func(p redis.Pipeliner) {
+		if also.Key != "" {
+			hset = p.HSet(ctx, also.Key, also.Field, also.Value)
 		}
-		if err := cmd.Err(); err != nil {
-			return err
+		set = p.Set(ctx, entryKey(ls.key), value, l.ttl)
+		p.Del(ctx, leaseKey(ls.key))
+		if l.subscribers != nil {
+			subs = p.SMembers(ctx, l.subscribers(ls.key))
 		}
-		ls.subscribers = subscribersOf(cmd.Val())
-		return nil
+		for _, m := range more {
+			m(p)
+		}
+	})
+	// Only the ledger's own commands decide; more's are the caller's to
+	// inspect. (A lease left behind by a failed DEL runs out by itself,
+	// and until then a Begin is refused and retried, then finds the
+	// entry.)
+	err := set.Err()
+	if hset != nil && hset.Err() != nil {
+		err = hset.Err()
 	}
-	// A pipeline cannot fall back from EVALSHA to EVAL by itself: when
-	// Redis does not know the script yet (first use, or after a restart),
-	// send it in full once. Both commands are idempotent.
-	err := run(finishScript.EvalSha)
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		err = run(finishScript.Eval)
+	if subs != nil && subs.Err() != nil && err == nil {
+		err = subs.Err()
 	}
 	if err != nil {
 		return fmt.Errorf("ledger: record success for %s: %w", ls.key, err)
+	}
+	ls.subscribers = nil
+	if subs != nil && len(subs.Val()) > 0 {
+		ls.subscribers = subs.Val()
 	}
 	return nil
 }

@@ -156,6 +156,38 @@ func TestLeaseExpiresAndStaleReleaseIsHarmless(t *testing.T) {
 	require.NoError(t, b.l.Release(ctx, fresh))
 }
 
+// Succeed deletes the lease without checking it is still ours (it is
+// plain commands, not a script). A stale Succeed, after the lease ran out
+// and another attempt began, must still leave nothing to run: the next
+// Begin finds the entry succeeded.
+func TestStaleSucceedLeavesNothingToRunAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{Lease: 50 * time.Millisecond})
+	_, stale, err := b.l.Begin(ctx, "k")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		n, err := b.rdb.Exists(ctx, "meetops:lease:{k}").Result()
+		return err == nil && n == 0
+	}, 5*time.Second, 10*time.Millisecond)
+	prev, fresh, err := b.l.Begin(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Started, prev.State)
+
+	require.NoError(t, b.l.Succeed(ctx, stale, []byte("s|202||"), ledger.HashField{}))
+	next, third, err := b.l.Begin(ctx, "k")
+	require.NoError(t, err, "the stale Succeed released the lease")
+	require.Equal(t, ledger.Succeeded, next.State, "whoever begins next must complete without calling upstream")
+	require.Equal(t, 1, next.Attempts, "the entry is the succeeding attempt's")
+	require.NoError(t, b.l.Release(ctx, third))
+	// The attempt running meanwhile ends in a Release (a transient error):
+	// the entry still says succeeded.
+	require.NoError(t, b.l.Release(ctx, fresh))
+	e, err := b.l.Get(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Succeeded, e.State)
+}
+
 func TestKeepAliveHoldsTheLeaseBeyondItsLifetime(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
