@@ -143,11 +143,7 @@ func TestLeaseExpiresAndStaleReleaseIsHarmless(t *testing.T) {
 	b := setup(t, ledger.Options{Lease: 50 * time.Millisecond})
 	_, stale, err := b.l.Begin(ctx, "k")
 	require.NoError(t, err)
-	// Wait for the lease to expire (poll with a deadline, no fixed sleep).
-	require.Eventually(t, func() bool {
-		n, err := b.rdb.Exists(ctx, "meetops:lease:{k}").Result()
-		return err == nil && n == 0
-	}, 5*time.Second, 10*time.Millisecond)
+	b.awaitLeaseExpiry(t, "k")
 	_, fresh, err := b.l.Begin(ctx, "k")
 	require.NoError(t, err, "a crashed worker's lease must expire")
 	require.NoError(t, b.l.Release(ctx, stale), "releasing a lease we lost must not steal the new one")
@@ -166,10 +162,7 @@ func TestStaleSucceedLeavesNothingToRunAgain(t *testing.T) {
 	b := setup(t, ledger.Options{Lease: 50 * time.Millisecond})
 	_, stale, err := b.l.Begin(ctx, "k")
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		n, err := b.rdb.Exists(ctx, "meetops:lease:{k}").Result()
-		return err == nil && n == 0
-	}, 5*time.Second, 10*time.Millisecond)
+	b.awaitLeaseExpiry(t, "k")
 	prev, fresh, err := b.l.Begin(ctx, "k")
 	require.NoError(t, err)
 	require.Equal(t, ledger.Started, prev.State)
@@ -291,4 +284,14 @@ func TestUnbeginRestoresTheEntry(t *testing.T) {
 	e, err = b.l.Get(ctx, "taken")
 	require.NoError(t, err)
 	require.Equal(t, ledger.Entry{State: ledger.Started, Attempts: 2}, e, "the other attempt's entry stays")
+}
+
+// awaitLeaseExpiry waits for key's lease to expire (a poll with a
+// deadline, no fixed sleep).
+func (b *testBundle) awaitLeaseExpiry(t *testing.T, key string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		n, err := b.rdb.Exists(context.Background(), "meetops:lease:{"+key+"}").Result()
+		return err == nil && n == 0
+	}, 5*time.Second, 10*time.Millisecond)
 }
