@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,13 +142,9 @@ func TestLeaseExpiresAndStaleReleaseIsHarmless(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, ledger.Options{Lease: 50 * time.Millisecond})
-	_, stale, err := b.l.Begin(ctx, "k")
-	require.NoError(t, err)
-	b.awaitLeaseExpiry(t, "k")
-	_, fresh, err := b.l.Begin(ctx, "k")
-	require.NoError(t, err, "a crashed worker's lease must expire")
+	stale, _, fresh := b.outlive(t, "k")
 	require.NoError(t, b.l.Release(ctx, stale), "releasing a lease we lost must not steal the new one")
-	_, _, err = b.l.Begin(ctx, "k")
+	_, _, err := b.l.Begin(ctx, "k")
 	require.ErrorIs(t, err, ledger.ErrLeaseHeld)
 	require.NoError(t, b.l.Release(ctx, fresh))
 }
@@ -160,11 +157,7 @@ func TestStaleSucceedLeavesNothingToRunAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, ledger.Options{Lease: 50 * time.Millisecond})
-	_, stale, err := b.l.Begin(ctx, "k")
-	require.NoError(t, err)
-	b.awaitLeaseExpiry(t, "k")
-	prev, fresh, err := b.l.Begin(ctx, "k")
-	require.NoError(t, err)
+	stale, prev, fresh := b.outlive(t, "k")
 	require.Equal(t, ledger.Started, prev.State)
 
 	require.NoError(t, b.l.Succeed(ctx, stale, []byte("s|202||"), ledger.HashField{}))
@@ -286,12 +279,67 @@ func TestUnbeginRestoresTheEntry(t *testing.T) {
 	require.Equal(t, ledger.Entry{State: ledger.Started, Attempts: 2}, e, "the other attempt's entry stays")
 }
 
-// awaitLeaseExpiry waits for key's lease to expire (a poll with a
-// deadline, no fixed sleep).
-func (b *testBundle) awaitLeaseExpiry(t *testing.T, key string) {
+// outlive begins an attempt on key, waits for its lease to expire (a
+// poll with a deadline, no fixed sleep) and begins a second one: the first
+// is stale. prev is the entry as the second Begin found it.
+func (b *testBundle) outlive(t *testing.T, key string) (stale *ledger.Lease, prev ledger.Entry, fresh *ledger.Lease) {
 	t.Helper()
+	ctx := context.Background()
+	_, stale, err := b.l.Begin(ctx, key)
+	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		n, err := b.rdb.Exists(context.Background(), "meetops:lease:{"+key+"}").Result()
+		n, err := b.rdb.Exists(ctx, "meetops:lease:{"+key+"}").Result()
 		return err == nil && n == 0
 	}, 5*time.Second, 10*time.Millisecond)
+	prev, fresh, err = b.l.Begin(ctx, key)
+	require.NoError(t, err, "a crashed worker's lease must expire")
+	return stale, prev, fresh
+}
+
+// pipelines counts the pipelines a client sends.
+type pipelines struct{ n atomic.Int32 }
+
+func (*pipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*pipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *pipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// Concurrent attempts share round trips, and each still gets its own
+// answers: every key's entry is its own result.
+func TestConcurrentAttemptsShareRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{})
+	var sent pipelines
+	b.rdb.AddHook(&sent)
+	const n = 50
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			key := "c" + strconv.Itoa(i)
+			_, lease, err := b.l.Begin(ctx, key)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := b.l.Succeed(ctx, lease, []byte(key), ledger.HashField{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		key := "c" + strconv.Itoa(i)
+		e, err := b.l.Get(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, ledger.Entry{State: ledger.Succeeded, Attempts: 1, Result: []byte(key)}, e)
+	}
+	require.Less(t, int(sent.n.Load()), 2*n, "%d Begins and %d Succeeds in as many round trips: none shared", n, n)
 }
