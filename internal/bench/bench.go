@@ -54,8 +54,12 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	scale := fs.Float64("scale", 1, "multiply task counts (0.1 for a quick run)")
 	verbose := fs.Bool("v", false, "also print the Redis commands per task of each drain")
 	count := fs.Int("count", 3, "run each scenario this many times and report the median run of each figure (1: once)")
+	md := fs.String("md", "", "print the results file `FILE` (a -json output) as the README's Markdown table, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *md != "" {
+		return markdownFile(stdout, *md)
 	}
 	if *count < 1 {
 		return fmt.Errorf("-count %d: want at least 1", *count)
