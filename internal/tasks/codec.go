@@ -23,8 +23,11 @@ func Decode(taskType string, payload []byte) (Op, error) {
 	if op == nil {
 		return nil, &FieldError{Msg: fmt.Sprintf("unknown task type %q", taskType)}
 	}
-	if err := decodeStrict(payload, op); err != nil {
-		return nil, err
+	if !decodeFast(payload, op) {
+		op = newOp(taskType) // the fast path may have set some fields
+		if err := decodeStrict(payload, op); err != nil {
+			return nil, err
+		}
 	}
 	op = deref(op)
 	if err := op.Validate(); err != nil {
