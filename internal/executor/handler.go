@@ -111,7 +111,30 @@ type attempt struct {
 	retried    int
 	last       bool // the retry budget is spent after this attempt
 	task       *asynq.Task
-	log        zerolog.Logger
+	log        attemptLog
+}
+
+// attemptLog writes an attempt's log lines, each with the task's ID, type,
+// attempt number and key. It adds them to each line as it is written
+// rather than to a child logger (zerolog's With copies them into a buffer
+// of the child's own, per attempt), since most attempts write one line.
+// The lines are the same.
+type attemptLog struct {
+	l        *zerolog.Logger
+	key, typ string
+	attempt  int
+}
+
+// Info starts an info line.
+func (al attemptLog) Info() *zerolog.Event { return al.with(al.l.Info()) }
+
+// Warn starts a warn line.
+func (al attemptLog) Warn() *zerolog.Event { return al.with(al.l.Warn()) }
+
+// with adds the attempt's fields (to nil, a disabled level's event, it
+// does nothing).
+func (al attemptLog) with(e *zerolog.Event) *zerolog.Event {
+	return e.Str("task_id", al.key).Str("type", al.typ).Int("attempt", al.attempt).Str("key", al.key)
 }
 
 // ProcessTask implements asynq.Handler. It returns nil when the task is
@@ -130,8 +153,7 @@ func (h *Handler) process(ctx context.Context, t *asynq.Task) error {
 	a.retried, _ = asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	a.last = a.retried >= maxRetry
-	a.log = h.deps.Logger.With().Str("task_id", a.key).Str("type", t.Type()).
-		Int("attempt", a.retried+1).Str("key", a.key).Logger()
+	a.log = attemptLog{l: &h.deps.Logger, key: a.key, typ: t.Type(), attempt: a.retried + 1}
 
 	op, err := tasks.Decode(t.Type(), t.Payload()) // refuses an oversized payload before decoding it
 	if err != nil {

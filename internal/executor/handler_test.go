@@ -1,9 +1,11 @@
 package executor_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -62,6 +64,8 @@ type setupOpts struct {
 	// limiter paces the server's tasks, with comeBackEarly.
 	limiter       executor.Limiter
 	comeBackEarly time.Duration
+	// log, when set, receives the handler's log lines (JSON), else none.
+	log io.Writer
 }
 
 // fastSchedule keeps the real shape (×2 per retry, ±50 % jitter, cap) at a
@@ -130,9 +134,13 @@ func (b *testBundle) startServer(t *testing.T, api executor.API, o setupOpts) {
 		ShutdownTimeout:          2 * time.Second,
 		LogLevel:                 asynq.FatalLevel,
 	})
+	logger := zerolog.Nop()
+	if o.log != nil {
+		logger = zerolog.New(o.log)
+	}
 	mux := asynq.NewServeMux()
 	executor.Register(mux, executor.Deps{
-		API: api, Ledger: b.ledger, DeadLetters: b.dead, Logger: zerolog.Nop(),
+		API: api, Ledger: b.ledger, DeadLetters: b.dead, Logger: logger,
 		LeaseWait: 50 * time.Millisecond, Batches: b.batches, Breaker: b.breaker,
 		Limiter: o.limiter, Priorities: queues, ComeBackEarly: o.comeBackEarly,
 	})
@@ -227,6 +235,58 @@ func TestTransientFailuresRetryOnSchedule(t *testing.T) {
 	defer b.mu.Unlock()
 	require.Equal(t, []delayRecord{{0, 20 * time.Millisecond}, {1, 40 * time.Millisecond}}, b.delays,
 		"delays must follow the schedule: initial, then doubled")
+}
+
+// Every line an attempt logs names the task, its type, the attempt and the
+// idempotency key.
+func TestLogLinesCarryTheAttempt(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	b := setup(t, setupOpts{log: &logs})
+	require.NoError(t, b.sim.SetFault("dismiss", cloudsim.Fault{Script: []string{"503", "ok"}}))
+	key := b.enqueue(t, tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-001"}, tasks.TaskOptions{})
+	require.Equal(t, asynq.TaskStateCompleted, b.wait(t, "default", key).State)
+
+	type line struct {
+		Level, Message, TaskID, Type, Key, Outcome string
+		Attempt                                    int
+	}
+	var got []line
+	for _, raw := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var l struct {
+			Level   string `json:"level"`
+			Message string `json:"message"`
+			TaskID  string `json:"task_id"`
+			Type    string `json:"type"`
+			Key     string `json:"key"`
+			Outcome string `json:"outcome"`
+			Attempt int    `json:"attempt"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(raw), &l), raw)
+		got = append(got, line(l))
+	}
+	require.Equal(t, []line{
+		{Level: "info", Message: "transient failure; will retry", TaskID: key, Type: tasks.TypeDismiss, Key: key, Attempt: 1},
+		{Level: "info", Message: "task done", TaskID: key, Type: tasks.TypeDismiss, Key: key, Outcome: tasks.OutcomeSucceeded, Attempt: 2},
+	}, got)
+}
+
+// lockedBuffer is a bytes.Buffer safe for the handler's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestThrottleHonoursRetryAfter(t *testing.T) {
