@@ -75,20 +75,7 @@ func diffStats(before, after map[string]cmdStat) map[string]cmdStat {
 // per second: n is what they are divided by),
 // the costliest first.
 func printStats(w io.Writer, n int, ours, bare map[string]cmdStat) {
-	names := map[string]bool{}
-	for k := range ours {
-		names[k] = true
-	}
-	for k := range bare {
-		names[k] = true
-	}
-	list := make([]string, 0, len(names))
-	for k := range names {
-		list = append(list, k)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		return ours[list[i]].usec+bare[list[i]].usec > ours[list[j]].usec+bare[list[j]].usec
-	})
+	list := heaviestFirst(ours, bare, func(s cmdStat) float64 { return s.usec })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "command\tours calls/task\tours µs/task\tbare calls/task\tbare µs/task\t")
 	for _, k := range list {
@@ -96,4 +83,22 @@ func printStats(w io.Writer, n int, ours, bare map[string]cmdStat) {
 		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%.2f\t%.1f\t\n", k, float64(o.calls)/float64(n), o.usec/float64(n), float64(b.calls)/float64(n), b.usec/float64(n))
 	}
 	tw.Flush()
+}
+
+// heaviestFirst returns the names of two runs' figures (either run's), the
+// largest sum of weight over both first.
+func heaviestFirst[T any](ours, bare map[string]T, weight func(T) float64) []string {
+	var list []string
+	for k := range ours {
+		list = append(list, k)
+	}
+	for k := range bare {
+		if _, ok := ours[k]; !ok {
+			list = append(list, k)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool {
+		return weight(ours[list[i]])+weight(bare[list[i]]) > weight(ours[list[j]])+weight(bare[list[j]])
+	})
+	return list
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"text/tabwriter"
 
 	"github.com/redis/go-redis/v9"
@@ -64,20 +63,7 @@ func (s *store) memoryByKind(ctx context.Context) (map[string]memStat, error) {
 // printMemory writes the retained memory of two runs by key kind, per
 // task, the largest first.
 func printMemory(w io.Writer, n int, ours, bare map[string]memStat) {
-	names := map[string]bool{}
-	for k := range ours {
-		names[k] = true
-	}
-	for k := range bare {
-		names[k] = true
-	}
-	list := make([]string, 0, len(names))
-	for k := range names {
-		list = append(list, k)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		return ours[list[i]].bytes+bare[list[i]].bytes > ours[list[j]].bytes+bare[list[j]].bytes
-	})
+	list := heaviestFirst(ours, bare, func(m memStat) float64 { return float64(m.bytes) })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "key kind\tours keys\tours B/task\tbare keys\tbare B/task\t")
 	for _, k := range list {
