@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +20,7 @@ import (
 	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/ratelimit"
 	"github.com/meetops/meetops/internal/redistest"
+	"github.com/meetops/meetops/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -43,7 +42,7 @@ type rig struct {
 	producer *meetops.Client
 	rdb      *redis.Client
 	reg      *prometheus.Registry
-	logs     *syncBuffer
+	logs     *syncbuf.Buffer
 	// secrets are the tokens by name: "svc" (enqueue), "ops" (admin).
 	secrets map[string]string
 }
@@ -81,7 +80,7 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 	rdb := redis.NewClient(ro)
 	t.Cleanup(func() { _ = rdb.Close() })
 
-	r := &rig{t: t, producer: producer, rdb: rdb, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, secrets: map[string]string{}}
+	r := &rig{t: t, producer: producer, rdb: rdb, reg: prometheus.NewRegistry(), logs: &syncbuf.Buffer{}, secrets: map[string]string{}}
 	var tokens []api.Token
 	for name, scope := range map[string]api.Scope{"svc": api.ScopeEnqueue, "ops": api.ScopeAdmin} {
 		secret, tok, err := api.NewToken(name, scope)
@@ -207,24 +206,6 @@ func (r *rig) post(path, body string) answer {
 func (r *rig) get(path, token string) answer {
 	r.t.Helper()
 	return r.do(req{method: http.MethodGet, path: path, token: token})
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // logLines returns the access log lines so far, decoded.

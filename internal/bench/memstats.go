@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -43,7 +44,7 @@ func (s *store) memoryByKind(ctx context.Context) (map[string]memStat, error) {
 			cmds[i] = pipe.MemoryUsage(ctx, k, 0)
 		}
 		if len(keys) > 0 {
-			if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 				return nil, err
 			}
 		}

@@ -1,7 +1,6 @@
 package executor_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/redistest"
 	"github.com/meetops/meetops/internal/retry"
+	"github.com/meetops/meetops/internal/syncbuf"
 	"github.com/meetops/meetops/internal/tasks"
 )
 
@@ -241,7 +241,7 @@ func TestTransientFailuresRetryOnSchedule(t *testing.T) {
 // idempotency key.
 func TestLogLinesCarryTheAttempt(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	b := setup(t, setupOpts{log: &logs})
 	require.NoError(t, b.sim.SetFault("dismiss", cloudsim.Fault{Script: []string{"503", "ok"}}))
 	key := b.enqueue(t, tasks.Dismiss{AppID: cloudsim.DemoApp, RoomID: "room-001"}, tasks.TaskOptions{})
@@ -269,24 +269,6 @@ func TestLogLinesCarryTheAttempt(t *testing.T) {
 		{Level: "info", Message: "transient failure; will retry", TaskID: key, Type: tasks.TypeDismiss, Key: key, Attempt: 1},
 		{Level: "info", Message: "task done", TaskID: key, Type: tasks.TypeDismiss, Key: key, Outcome: tasks.OutcomeSucceeded, Attempt: 2},
 	}, got)
-}
-
-// lockedBuffer is a bytes.Buffer safe for the handler's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestThrottleHonoursRetryAfter(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/syncbuf"
 )
 
 func TestLoadAndValidateAuthWindow(t *testing.T) {
@@ -129,7 +130,7 @@ func TestRejectedCredentialsAndRecovery(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "app_key")
 	require.NoError(t, os.WriteFile(keyFile, []byte(oldKey+"\n"), 0o600))
 	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	b := setupWithLog(t, func(c *Config) {
 		c.API.MeetingEndpoint = srv.URL
 		c.API.MeetingAppKey = oldKey // as Load read it from the file

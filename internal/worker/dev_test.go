@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/meetops/meetops/internal/api/apitest"
 	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/redistest"
+	"github.com/meetops/meetops/internal/syncbuf"
 )
 
 // The dev banner never prints a Redis password: with a REDIS_URL of its
@@ -40,24 +40,6 @@ func TestDevBannerHidesTheRedisPassword(t *testing.T) {
 	require.Contains(t, out.String(), "export REDIS_URL="+dev.RedisURL, "the embedded Redis has no password: its URL is printed to copy")
 }
 
-// devBuffer collects the dev worker's stderr.
-type devBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (d *devBuffer) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.b.Write(p)
-}
-
-func (d *devBuffer) String() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.b.String()
-}
-
 // worker -dev mounts the HTTP API: its banner prints a dev token and a
 // curl line that works as pasted; the API's answers follow the OpenAPI
 // document; its metrics are on the worker's /metrics; the worker's own
@@ -68,7 +50,7 @@ func TestDevModeServesTheAPI(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	var out devBuffer
+	var out syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	env := map[string]string{"REDIS_URL": redistest.URL(t), "HTTP_ADDR": addr, "LOG_FORMAT": "json"}

@@ -1,11 +1,9 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,25 +13,8 @@ import (
 	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/redisconf"
 	"github.com/meetops/meetops/internal/redistest"
+	"github.com/meetops/meetops/internal/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the logger's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // At start-up the worker logs, on one line, the queues it serves with their
 // weights, in WORKER_QUEUES' syntax, highest weight first; producers see
@@ -41,7 +22,7 @@ func (l *lockedBuffer) String() string {
 func TestStartupLogsTheQueuesServed(t *testing.T) {
 	t.Parallel()
 	url := redistest.URL(t)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	cfg := Config{
 		Redis: redisconf.Config{URL: url}, HTTPAddr: "127.0.0.1:0", API: validAPI, ShutdownTimeout: time.Second,
 		Queues: map[string]int{"low": 1, "critical": 6, "default": 3, "bulk": 3},
