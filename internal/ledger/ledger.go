@@ -108,7 +108,9 @@ func leaseKey(key string) string { return "meetops:lease:{" + key + "}" }
 // An entry is one string, as small as it can be since one is kept per task
 // for the whole dedup window: a state letter, the attempt count, and for a
 // succeeded entry "|" and the result. "R2" is started after 2 attempts,
-// "S1|{…}" succeeded, "F1" failed.
+// "S1|{…}" succeeded, "F1" failed; a first attempt's marker also names the
+// attempt's lease token, "R1.<token>" (see begin), until its outcome
+// replaces it.
 const (
 	codeStarted   = "R"
 	codeSucceeded = "S"
@@ -128,10 +130,14 @@ func decode(v string) Entry {
 	case codeFailed:
 		e.State = Failed
 	}
+	// The attempt count, then "|" and a result, or "." and a token.
 	rest := v[1:]
-	n, result, hasResult := strings.Cut(rest, "|")
-	e.Attempts, _ = strconv.Atoi(n)
-	if hasResult && result != "" {
+	i := 0
+	for i < len(rest) && '0' <= rest[i] && rest[i] <= '9' {
+		i++
+	}
+	e.Attempts, _ = strconv.Atoi(rest[:i])
+	if result, ok := strings.CutPrefix(rest[i:], "|"); ok && result != "" {
 		e.Result = []byte(result)
 	}
 	return e
@@ -160,76 +166,137 @@ func (ls *Lease) BeganWith() []string { return ls.began }
 // Options.Subscribers, or before).
 func (ls *Lease) Subscribers() []string { return ls.subscribers }
 
-// beginScript takes the lease and, unless the entry says succeeded, marks
-// it started and counts the attempt. It returns the previous entry.
+// Begin is plain commands in one pipeline, not a script: a script call
+// costs Redis several times what its commands do, and Begin runs once per
+// attempt. In order, with the idempotency key's entry E and lease L:
 //
-// The lease's value is the attempt's token, "|", and the entry as it was
-// before. When a reply is lost (Redis restarted mid-call) go-redis sends
-// the script again; the resend finds its own token, and answers the entry
-// as the first run saw it instead of "another worker holds the lease" (or
-// its own "started", which would pass for an earlier attempt).
+//	SET L token NX PX lease   take the lease if it is free
+//	GET L                     who holds it now
+//	GET E                     the entry, read while we hold the lease
+//	SET E "R1.token" NX PX ttl   a first attempt's started marker
+//	SMEMBERS subscribers      (with Options.Subscribers)
 //
-// With a third key, the subscriber set, it answers {entry, members…}.
-var beginScript = redis.NewScript(`
-local function reply(v)
-  if KEYS[3] then
-    local out = redis.call('SMEMBERS', KEYS[3])
-    table.insert(out, 1, v)
-    return out
-  end
-  return v
-end
+// The lease is taken before the entry is read, so no other attempt can
+// begin between the read and what this one does with it. When the lease is
+// someone else's, the last SET may still have marked a missing entry
+// started, by our token: harmless, since the holder is running the key (a
+// conservative started marker only means a later "already done" answer
+// counts as success).
+//
+// A first attempt is done in that round trip. A later attempt (the entry
+// says started or failed) counts itself with bumpScript in a second round
+// trip, holding the lease meanwhile; a succeeded entry is left alone.
+//
+// When a reply is lost (Redis restarted mid-call) go-redis sends the
+// pipeline again, and the resend must answer what the first send saw. It
+// finds the lease already ours; the entry tagged with our token means the
+// first send created it (the previous entry was none), and a lease value
+// "token|prev" means bumpScript ran and prev is what it replaced.
+func (l *Ledger) begin(ctx context.Context, key, token string) (Entry, *Lease, error) {
+	ek, lk := entryKey(key), leaseKey(key)
+	marker := startedBy(token)
+	var (
+		took          *redis.BoolCmd
+		holder, entry *redis.StringCmd
+		subs          *redis.StringSliceCmd
+	)
+	// In the round trip of concurrent attempts' commands.
+	l.comb.do(ctx, func(p redis.Pipeliner) {
+		took = p.SetNX(ctx, lk, token, l.lease)
+		holder = p.Get(ctx, lk)
+		entry = p.Get(ctx, ek)
+		p.SetNX(ctx, ek, marker, l.ttl)
+		if l.subscribers != nil {
+			subs = p.SMembers(ctx, l.subscribers(key))
+		}
+	})
+	cmds := []redis.Cmder{took, holder, entry}
+	if subs != nil {
+		cmds = append(cmds, subs)
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return Entry{}, nil, fmt.Errorf("ledger: begin %s: %w", key, err)
+		}
+	}
+	h := holder.Val()
+	if !strings.HasPrefix(h, token) {
+		// Held by another attempt, or released by it since our SET.
+		return Entry{}, nil, ErrLeaseHeld
+	}
+	ls := &Lease{key: key, token: token}
+	if subs != nil && len(subs.Val()) > 0 {
+		ls.began = subs.Val()
+	}
+	prev := entry.Val()
+	switch {
+	case len(h) > len(token):
+		// A resend after bumpScript: the entry it replaced.
+		prev = h[len(token)+1:]
+	case prev == "":
+		// No entry: ours is the first attempt, and our SET marked it.
+	case prev == marker && !took.Val():
+		// A resend after a first attempt's round trip: its own marker.
+		prev = ""
+	default:
+		if e := decode(prev); e.State != Succeeded {
+			if err := l.bump(ctx, ls, prev, codeStarted+strconv.Itoa(e.Attempts+1)); err != nil {
+				return Entry{}, nil, err
+			}
+		}
+	}
+	e := decode(prev)
+	ls.attempts, ls.prev = e.Attempts+1, prev
+	return e, ls, nil
+}
+
+// startedBy is a first attempt's started marker: attempt 1, and the token
+// of the attempt that wrote it (decode reads it as R1).
+func startedBy(token string) string { return codeStarted + "1." + token }
+
+// bumpScript records a later attempt: while the lease is ours (KEYS[2],
+// token ARGV[1]), it sets the entry to ARGV[2] and keeps the entry it
+// replaced (ARGV[3]) in the lease's value, for a resend of Begin.
+var bumpScript = redis.NewScript(`
 local holder = redis.call('GET', KEYS[2])
-if holder then
-  if string.sub(holder, 1, #ARGV[1]) == ARGV[1] then
-    return reply(string.sub(holder, #ARGV[1] + 2))
-  end
+if not holder or string.sub(holder, 1, #ARGV[1]) ~= ARGV[1] then
   return false
 end
-local prev = redis.call('GET', KEYS[1]) or ''
-redis.call('SET', KEYS[2], ARGV[1] .. '|' .. prev, 'PX', ARGV[2])
-if string.sub(prev, 1, 1) == 'S' then
-  return reply(prev)
-end
-local n = tonumber(string.match(prev, '^%a(%d+)') or '0') + 1
-redis.call('SET', KEYS[1], 'R' .. n, 'PX', ARGV[3])
-return reply(prev)
+redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[3], 'PX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
+return 1
 `)
+
+// bump runs bumpScript for ls; ErrLeaseHeld when the lease was lost
+// meanwhile.
+func (l *Ledger) bump(ctx context.Context, ls *Lease, prev, value string) error {
+	keys := []string{entryKey(ls.key), leaseKey(ls.key)}
+	args := []any{ls.token, value, prev, l.lease.Milliseconds(), l.ttl.Milliseconds()}
+	// In the round trip of concurrent attempts' commands; a pipeline
+	// cannot fall back from EVALSHA to EVAL by itself, so when Redis does
+	// not know the script yet (first use, or after a restart) it is sent
+	// in full once.
+	var cmd *redis.Cmd
+	l.comb.do(ctx, func(p redis.Pipeliner) { cmd = bumpScript.EvalSha(ctx, p, keys, args...) })
+	err := cmd.Err()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		err = bumpScript.Run(ctx, l.rdb, keys, args...).Err()
+	}
+	if errors.Is(err, redis.Nil) {
+		return ErrLeaseHeld
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: begin %s: %w", ls.key, err)
+	}
+	return nil
+}
 
 // Begin takes key's lease and records the start of an attempt. It returns
 // the entry as it was before: when that says Succeeded nothing was changed
 // and the caller completes without calling upstream. When another worker
 // holds the lease it returns ErrLeaseHeld.
 func (l *Ledger) Begin(ctx context.Context, key string) (Entry, *Lease, error) {
-	token := newToken()
-	keys := []string{entryKey(key), leaseKey(key)}
-	if l.subscribers != nil {
-		keys = append(keys, l.subscribers(key))
-	}
-	// In the round trip of concurrent attempts' commands; a pipeline
-	// cannot fall back from EVALSHA to EVAL by itself, so when Redis does
-	// not know the script yet (first use, or after a restart) it is sent
-	// in full once.
-	args := []any{token, l.lease.Milliseconds(), l.ttl.Milliseconds()}
-	var cmd *redis.Cmd
-	l.comb.do(ctx, func(p redis.Pipeliner) { cmd = beginScript.EvalSha(ctx, p, keys, args...) })
-	res, err := cmd.Result()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		res, err = beginScript.Run(ctx, l.rdb, keys, args...).Result()
-	}
-	if errors.Is(err, redis.Nil) {
-		return Entry{}, nil, ErrLeaseHeld
-	}
-	if err != nil {
-		return Entry{}, nil, fmt.Errorf("ledger: begin %s: %w", key, err)
-	}
-	var subs []string
-	if arr, ok := res.([]any); ok && len(arr) > 0 {
-		res, subs = arr[0], subscribersOf(arr[1:])
-	}
-	prev, _ := res.(string)
-	e := decode(prev)
-	return e, &Lease{key: key, token: token, attempts: e.Attempts + 1, prev: prev, began: subs}, nil
+	return l.begin(ctx, key, newToken())
 }
 
 // unbeginScript restores the entry Begin found (ARGV[2]; empty deletes it)

@@ -196,23 +196,39 @@ func TestKeepAliveHoldsTheLeaseBeyondItsLifetime(t *testing.T) {
 	}, 2*time.Second, 10*time.Millisecond)
 }
 
-// go-redis resends a script whose reply was lost; the resend must get the
-// first run's answer, not "lease held" and not its own "started".
+// go-redis resends commands whose reply was lost; the resend must get the
+// first send's answer, not "lease held" and not its own "started": for a
+// first attempt (no entry before) and for a later one.
 func TestBeginResentAfterALostReplyAnswersTheSame(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, ledger.Options{})
-	_, lease, err := b.l.Begin(ctx, "k3")
+
+	prev, lease, err := b.l.Begin(ctx, "k2")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{}, prev)
+	again, err := ledger.ResendBegin(ctx, b.l, "k2", lease)
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{}, again, "the resend must not take its own marker for an earlier attempt")
+	e, err := b.l.Get(ctx, "k2")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{State: ledger.Started, Attempts: 1}, e)
+	require.NoError(t, b.l.Unbegin(ctx, lease))
+	e, err = b.l.Get(ctx, "k2")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{}, e, "undone after the resend too")
+
+	_, lease, err = b.l.Begin(ctx, "k3")
 	require.NoError(t, err)
 	require.NoError(t, b.l.Release(ctx, lease)) // an earlier attempt: R1
 
-	prev, lease, err := b.l.Begin(ctx, "k3")
+	prev, lease, err = b.l.Begin(ctx, "k3")
 	require.NoError(t, err)
 	require.Equal(t, ledger.Entry{State: ledger.Started, Attempts: 1}, prev)
-	again, err := ledger.ResendBegin(ctx, b.l, "k3", lease)
+	again, err = ledger.ResendBegin(ctx, b.l, "k3", lease)
 	require.NoError(t, err)
 	require.Equal(t, prev, again)
-	e, err := b.l.Get(ctx, "k3")
+	e, err = b.l.Get(ctx, "k3")
 	require.NoError(t, err)
 	require.Equal(t, 2, e.Attempts, "a resend is not another attempt")
 }
