@@ -359,3 +359,54 @@ func TestConcurrentAttemptsShareRoundTrips(t *testing.T) {
 	}
 	require.Less(t, int(sent.n.Load()), 2*n, "%d Begins and %d Succeeds in as many round trips: none shared", n, n)
 }
+
+// stealAfter hands a key's lease to another token once the next pipeline
+// that touches it is answered: a lease lost between Begin's two round trips.
+type stealAfter struct {
+	rdb   *redis.Client
+	lease string
+	armed atomic.Bool
+}
+
+func (*stealAfter) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*stealAfter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *stealAfter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if h.armed.CompareAndSwap(true, false) {
+			if serr := h.rdb.Set(ctx, h.lease, "someone-else", time.Minute).Err(); serr != nil {
+				return serr
+			}
+		}
+		return err
+	}
+}
+
+// A retry counts itself in a second round trip, only while the lease is
+// still its own: a lease lost in between leaves the entry as it was. A
+// retry after a failed attempt is attempt 2, started.
+func TestRetryCountsItselfOnlyWhileHoldingTheLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, ledger.Options{})
+
+	_, lease, err := b.l.Begin(ctx, "f")
+	require.NoError(t, err)
+	require.NoError(t, b.l.Fail(ctx, lease))
+	prev, lease, err := b.l.Begin(ctx, "f")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{State: ledger.Failed, Attempts: 1}, prev)
+	e, err := b.l.Get(ctx, "f")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{State: ledger.Started, Attempts: 2}, e)
+	require.NoError(t, b.l.Release(ctx, lease))
+
+	steal := &stealAfter{rdb: b.rdb, lease: "meetops:lease:{f}"}
+	b.rdb.AddHook(steal)
+	steal.armed.Store(true)
+	_, _, err = b.l.Begin(ctx, "f")
+	require.ErrorIs(t, err, ledger.ErrLeaseHeld, "the lease was lost before the attempt was counted")
+	e, err = b.l.Get(ctx, "f")
+	require.NoError(t, err)
+	require.Equal(t, ledger.Entry{State: ledger.Started, Attempts: 2}, e, "not counted by an attempt without the lease")
+}
