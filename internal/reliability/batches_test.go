@@ -63,7 +63,8 @@ func (h *hookReceiver) counts() (tries, acked map[string]int, badSig int) {
 // not exist: dead letters) runs as a batch with a callback URL whose
 // receiver answers 503 twice per delivery. The worker is SIGKILLed a
 // quarter of the way in and replaced; the batch's counts always sum to its
-// total, end exact (980 succeeded, 20 dead), and the completion is
+// total, end exact (980 succeeded, 20 dead, less any missing room whose
+// attempt the SIGKILL cut short: its retry's 404 is already done), and the completion is
 // delivered once (after the two 503s), signed. A rerun of the file is a new
 // batch whose members are the finished tasks: complete at once, same
 // counts. Requeueing the dead letters makes both batches incomplete again,
@@ -152,10 +153,16 @@ func TestBatchCountsStayExact(t *testing.T) {
 	require.Equal(t, []int{p.Total, p.Succeeded, p.AlreadyDone, p.Dead}, []int{q.Total, q.Succeeded, q.AlreadyDone, q.Dead},
 		"a rerun's batch is its tasks, finished")
 
+	// A missing room dead-letters on a first attempt; one whose attempt the
+	// SIGKILL cut short (it may have reached upstream) counts its 404 as
+	// already done on the retry. So the dead letters are the 20, less any
+	// of those.
+	require.LessOrEqual(t, p.Dead, dead, "%+v", p)
+	require.GreaterOrEqual(t, p.Dead+p.AlreadyDone, dead, "every missing room is dead or, cut short, already done: %+v", p)
 	requeue := proctest.Start(t, proctest.Bin(t, "enqueue"), nil, "dead", "requeue", "--all", "--redis-url", r.RedisURL)
 	_, exited := requeue.Wait(time.Minute)
 	require.True(t, exited)
-	require.Contains(t, requeue.Output(), fmt.Sprintf("requeued %d dead letters", dead))
+	require.Contains(t, requeue.Output(), fmt.Sprintf("requeued %d dead letters", p.Dead))
 	again := progress(first)
 	require.False(t, again.Complete && again.Completions == 1, "incomplete again, or already complete a second time")
 	waitComplete(first, 2)
