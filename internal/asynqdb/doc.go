@@ -2,7 +2,7 @@
 // (asynq v0.26): its key names, the task hash and the encoded TaskMessage,
 // and the few operations meetops performs on that layout directly.
 //
-// meetops touches asynq's storage for three reasons, each kept here:
+// meetops touches asynq's storage for these reasons, each kept here:
 //
 //   - Batch enqueue. asynq's Client.Enqueue costs one round trip per task
 //     and has no batch API. A [Writer] sends asynq's own enqueue and
@@ -17,6 +17,9 @@
 //   - Prompt orphan recovery. [RequeueOrphans] moves tasks whose asynq
 //     lease expired back to pending without waiting for asynq's own
 //     recoverer (up to two minutes).
+//   - Recognising asynq's dequeue. The worker sends script calls in shared
+//     round trips but asynq's dequeue ([IsDequeue]), which asynq sends one
+//     at a time.
 //
 // The package mirrors code of github.com/hibiken/asynq v0.26.0:
 // internal/base/base.go (key names, EncodeMessage), internal/rdb/rdb.go

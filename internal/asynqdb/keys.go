@@ -1,5 +1,11 @@
 package asynqdb
 
+import (
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
 // asynq's Redis key names (internal/base/base.go). Every key of a queue
 // carries the queue name as its hash tag, so on Redis Cluster one queue
 // lives in one slot and one script can touch all of its keys.
@@ -29,3 +35,19 @@ func LeaseKey(queue string) string { return QueuePrefix(queue) + "lease" }
 
 // ScheduledKey is queue's sorted set of scheduled task IDs by due time.
 func ScheduledKey(queue string) string { return QueuePrefix(queue) + "scheduled" }
+
+// IsDequeue reports whether cmd is a call of asynq's dequeue script, whose
+// first key is a queue's pending list (internal/rdb.Dequeue). asynq's
+// processor fetches one task at a time with it.
+func IsDequeue(cmd redis.Cmder) bool {
+	name := cmd.Name()
+	if name != "evalsha" && name != "eval" {
+		return false
+	}
+	args := cmd.Args() // EVALSHA sha numkeys key...
+	if len(args) < 4 {
+		return false
+	}
+	key, _ := args[3].(string)
+	return strings.HasPrefix(key, "asynq:{") && strings.HasSuffix(key, "}:pending")
+}

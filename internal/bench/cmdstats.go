@@ -32,13 +32,24 @@ func (s *store) commandStats(ctx context.Context) (map[string]cmdStat, error) {
 	return out, nil
 }
 
-// addCommandStats adds one node's INFO commandstats to out.
+// addCommandStats adds one node's INFO commandstats to out, and as
+// "(reads)" and "(writes)" (no time of their own) how many times the node
+// read a client's commands and wrote its replies: the round trips.
 func addCommandStats(ctx context.Context, rdb *redis.Client, out map[string]cmdStat) error {
-	info, err := rdb.Info(ctx, "commandstats").Result()
+	info, err := rdb.Info(ctx, "commandstats", "stats").Result()
 	if err != nil {
 		return err
 	}
 	for _, line := range strings.Split(info, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "total_reads_processed" || k == "total_writes_processed") {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			name := "(reads)"
+			if k == "total_writes_processed" {
+				name = "(writes)"
+			}
+			out[name] = cmdStat{calls: out[name].calls + n}
+			continue
+		}
 		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
 		if !ok || name == line {
 			continue

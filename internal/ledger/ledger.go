@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/meetops/meetops/internal/groupcommit"
 )
 
 // State is where an operation stands.
@@ -69,9 +71,9 @@ type Ledger struct {
 	lease       time.Duration
 	subscribers func(key string) string
 	keep        keeper
-	// comb sends Begin's and Succeed's commands, those of concurrent
+	// group sends Begin's and Succeed's commands, those of concurrent
 	// attempts in one round trip.
-	comb *combiner
+	group *groupcommit.Group
 }
 
 // Options configure a Ledger; zero values mean defaults.
@@ -87,6 +89,11 @@ type Options struct {
 	// script, at no extra round trip, and Lease.Subscribers returns it. The
 	// batch records use it to find the batches a task belongs to. Nil: none.
 	Subscribers func(key string) string
+	// Group, when set, sends Begin's and Succeed's commands in the round
+	// trips it shares with its other callers (the worker's: asynq's and
+	// the ledger's script calls, through Group.Hook). Nil: a group of the
+	// ledger's own on rdb.
+	Group *groupcommit.Group
 }
 
 // New returns a ledger on rdb.
@@ -97,7 +104,10 @@ func New(rdb redis.UniversalClient, o Options) *Ledger {
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
 	}
-	return &Ledger{rdb: rdb, ttl: o.TTL, lease: o.Lease, subscribers: o.Subscribers, comb: &combiner{rdb: rdb}}
+	if o.Group == nil {
+		o.Group = groupcommit.New(rdb)
+	}
+	return &Ledger{rdb: rdb, ttl: o.TTL, lease: o.Lease, subscribers: o.Subscribers, group: o.Group}
 }
 
 // Redis keys. The idempotency key is the hash tag, so an entry and its lease
@@ -201,7 +211,7 @@ func (l *Ledger) begin(ctx context.Context, key, token string) (Entry, *Lease, e
 		subs          *redis.StringSliceCmd
 	)
 	// In the round trip of concurrent attempts' commands.
-	l.comb.do(ctx, func(p redis.Pipeliner) {
+	l.group.Do(ctx, func(p redis.Pipeliner) {
 		took = p.SetNX(ctx, lk, token, l.lease)
 		holder = p.Get(ctx, lk)
 		entry = p.Get(ctx, ek)
@@ -277,7 +287,7 @@ func (l *Ledger) bump(ctx context.Context, ls *Lease, prev, value string) error 
 	// not know the script yet (first use, or after a restart) it is sent
 	// in full once.
 	var cmd *redis.Cmd
-	l.comb.do(ctx, func(p redis.Pipeliner) { cmd = bumpScript.EvalSha(ctx, p, keys, args...) })
+	l.group.Do(ctx, func(p redis.Pipeliner) { cmd = bumpScript.EvalSha(ctx, p, keys, args...) })
 	err := cmd.Err()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		err = bumpScript.Run(ctx, l.rdb, keys, args...).Err()
@@ -400,7 +410,7 @@ func (l *Ledger) Succeed(ctx context.Context, ls *Lease, result []byte, also Has
 		subs *redis.StringSliceCmd
 	)
 	// In the round trip of concurrent attempts' commands.
-	l.comb.do(ctx, func(p redis.Pipeliner) {
+	l.group.Do(ctx, func(p redis.Pipeliner) {
 		if also.Key != "" {
 			hset = p.HSet(ctx, also.Key, also.Field, also.Value)
 		}

@@ -23,11 +23,13 @@ import (
 	"github.com/meetops/meetops"
 	"github.com/meetops/meetops/internal/api"
 	"github.com/meetops/meetops/internal/apiclient"
+	"github.com/meetops/meetops/internal/asynqdb"
 	"github.com/meetops/meetops/internal/batch"
 	"github.com/meetops/meetops/internal/breaker"
 	"github.com/meetops/meetops/internal/callback"
 	"github.com/meetops/meetops/internal/deadletter"
 	"github.com/meetops/meetops/internal/executor"
+	"github.com/meetops/meetops/internal/groupcommit"
 	"github.com/meetops/meetops/internal/httpguard"
 	"github.com/meetops/meetops/internal/ledger"
 	"github.com/meetops/meetops/internal/metrics"
@@ -127,6 +129,12 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		log.Warn().Int("count", len(keys)).Strs("keys", keys).Msg("dead-letter store over its cap (DEAD_LETTER_MAX): oldest removed")
 	}})
 
+	// Concurrent script calls (asynq's completion, the limiter's, the
+	// ledger's) and the ledger's commands share round trips; asynq's
+	// dequeue, which it sends one at a time, goes alone.
+	group := groupcommit.New(rdb)
+	rdb.AddHook(group.Hook(asynqdb.IsDequeue))
+
 	policy := retry.Policy{}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
@@ -145,7 +153,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 		Queue: cfg.CallbackQueue, Retention: cfg.DedupWindow}
 	executor.Register(mux, executor.Deps{
 		API:         api,
-		Ledger:      ledger.New(rdb, ledger.Options{TTL: cfg.DedupWindow, Subscribers: batch.MemberIndexKey}),
+		Ledger:      ledger.New(rdb, ledger.Options{TTL: cfg.DedupWindow, Subscribers: batch.MemberIndexKey, Group: group}),
 		DeadLetters: dl,
 		Logger:      log,
 		Metrics:     m,
