@@ -14,6 +14,7 @@ package groupcommit
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -39,6 +40,7 @@ func New(rdb redis.UniversalClient) *Group { return &Group{rdb: rdb} }
 
 // share is one caller's share of a round trip.
 type share struct {
+	ctx   context.Context
 	queue func(redis.Pipeliner)
 	// done receives false once queue's commands were sent and answered,
 	// or true when the caller is to send the next round trip itself.
@@ -48,11 +50,14 @@ type share struct {
 // Do queues commands on a pipeline shared with concurrent callers and
 // returns once they were answered; the caller reads its own commands'
 // results (a round trip that fails fails each of its commands, and a
-// command's error is its own). The round trip does not end with ctx (a
-// command sent is answered, or fails on the client's timeouts), so a
-// caller's canceled context never fails the others' commands.
+// command's error is its own). A round trip ends early (its commands fail
+// with the context's error, as go-redis fails one command) only once the
+// contexts of all its callers have ended: a caller's canceled context
+// never fails the others' commands, and when every caller has given up
+// (a shutdown) nobody waits for go-redis's retries against a Redis that
+// is gone.
 func (g *Group) Do(ctx context.Context, queue func(redis.Pipeliner)) {
-	me := &share{queue: queue, done: make(chan bool, 1)}
+	me := &share{ctx: ctx, queue: queue, done: make(chan bool, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, me)
 	if g.busy {
@@ -67,12 +72,14 @@ func (g *Group) Do(ctx context.Context, queue func(redis.Pipeliner)) {
 	g.pending = nil
 	g.mu.Unlock()
 
-	_, _ = g.rdb.Pipelined(context.WithoutCancel(ctx), func(p redis.Pipeliner) error {
+	rt, end := roundTripContext(ctx, batch)
+	_, _ = g.rdb.Pipelined(rt, func(p redis.Pipeliner) error {
 		for _, b := range batch {
 			b.queue(p)
 		}
 		return nil
 	})
+	end()
 	for _, b := range batch {
 		if b != me {
 			b.done <- false
@@ -90,11 +97,41 @@ func (g *Group) Do(ctx context.Context, queue func(redis.Pipeliner)) {
 	next.done <- true
 }
 
+// roundTripContext returns the context of batch's round trip, sent by the
+// caller with ctx (whose values it keeps): it is canceled once every
+// caller's context has ended, and never when one of them cannot end. end
+// releases it.
+func roundTripContext(ctx context.Context, batch []*share) (rt context.Context, end func()) {
+	for _, b := range batch {
+		if b.ctx.Done() == nil {
+			return context.WithoutCancel(ctx), func() {}
+		}
+	}
+	rt, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	live := int32(len(batch))
+	stops := make([]func() bool, len(batch))
+	for i, b := range batch {
+		stops[i] = context.AfterFunc(b.ctx, func() {
+			if atomic.AddInt32(&live, -1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return rt, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}
+
 // Hook returns a hook to add to g's client (AddHook) that sends the
 // script calls made on that client (EVAL, EVALSHA and their read-only
-// forms) through g, except those alone reports true for (nil: none);
-// other commands go as they came. A script call never blocks its
-// connection, so it can wait in a pipeline behind others.
+// forms) through g, except those alone reports true for (nil: none) and
+// those whose context cannot end (context.Background: background work,
+// which would keep a round trip and its other callers going when Redis is
+// gone, see Do); other commands go as they came. A script call never
+// blocks its connection, so it can wait in a pipeline behind others.
 //
 // alone is for a caller on a serial path, for whom waiting for the round
 // trip in flight costs more than the round trip it saves: asynq fetches
@@ -117,7 +154,7 @@ func (hook) DialHook(next redis.DialHook) redis.DialHook { return next }
 // ProcessHook sends script calls through the group.
 func (h hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !isScript(cmd.Name()) || (h.alone != nil && h.alone(cmd)) {
+		if !isScript(cmd.Name()) || ctx.Done() == nil || (h.alone != nil && h.alone(cmd)) {
 			return next(ctx, cmd)
 		}
 		h.g.Do(ctx, func(p redis.Pipeliner) { _ = p.Process(ctx, cmd) })

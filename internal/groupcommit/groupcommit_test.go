@@ -174,11 +174,12 @@ func TestCanceledCallerDoesNotFailTheOthers(t *testing.T) {
 
 // The hook sends script calls through the group (a script unknown to
 // Redis too: go-redis's EVAL fallback after NOSCRIPT), and every other
-// command, and the scripts alone names, as they came.
+// command, the scripts alone names and those whose context cannot end, as
+// they came.
 func TestHookSendsScriptCallsThroughTheGroup(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, false, true)
-	ctx := context.Background()
+	ctx := t.Context() // a context that can end: see the last check
 
 	v, err := tb.rdb.Eval(ctx, "return KEYS[1]", []string{"a"}).Result()
 	require.NoError(t, err)
@@ -197,6 +198,11 @@ func TestHookSendsScriptCallsThroughTheGroup(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, fresh, v)
 	require.Equal(t, []int{1, 1, 1}, tb.pipes.Sizes(), "EVALSHA refused with NOSCRIPT, then EVAL")
+
+	v, err = tb.rdb.Eval(context.Background(), "return KEYS[1]", []string{"c"}).Result()
+	require.NoError(t, err)
+	require.Equal(t, "c", v)
+	require.Equal(t, []int{1, 1, 1}, tb.pipes.Sizes(), "a script whose context cannot end goes alone")
 }
 
 // Script calls sharing a round trip each get their own reply: one
@@ -204,7 +210,7 @@ func TestHookSendsScriptCallsThroughTheGroup(t *testing.T) {
 func TestScriptErrorIsItsOwn(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, true, true)
-	ctx := context.Background()
+	ctx := t.Context()
 	go func() { _ = tb.rdb.Eval(ctx, "return 0", []string{"first"}).Err() }()
 	<-tb.pipes.entered
 	bad, good := make(chan error, 1), make(chan any, 1)
@@ -225,7 +231,7 @@ func TestHookOnCluster(t *testing.T) {
 	cc := redistest.SharedCluster(t).Client(t)
 	g := groupcommit.New(cc)
 	cc.AddHook(g.Hook(nil))
-	ctx := context.Background()
+	ctx := t.Context()
 	keys := []string{"{a}k", "{b}k", "{c}k", "{d}k", "{e}k", "{f}k", "{g}k", "{h}k"}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(keys))
@@ -246,4 +252,29 @@ func TestHookOnCluster(t *testing.T) {
 	for _, k := range keys {
 		require.Equal(t, "v"+k, cc.Get(ctx, k).Val())
 	}
+}
+
+// Once every caller of a round trip has given up, the round trip ends
+// with their contexts' error instead of go-redis's retries running on
+// against a Redis that is gone.
+func TestRoundTripEndsWhenEveryCallerGaveUp(t *testing.T) {
+	t.Parallel()
+	// Nothing listens on port 1: every try fails, and go-redis retries
+	// for about 20 s (200 retries, 100 ms apart) unless the context ends.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: 200,
+		MinRetryBackoff: 100 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	g := groupcommit.New(rdb)
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			var c *redis.IntCmd
+			g.Do(ctx, func(p redis.Pipeliner) { c = p.Incr(ctx, "n") })
+			errs <- c.Err()
+		}()
+	}
+	cancel()
+	require.ErrorIs(t, <-errs, context.Canceled)
+	require.ErrorIs(t, <-errs, context.Canceled)
 }
