@@ -115,7 +115,9 @@ func Start(tb testing.TB, bin string, env []string, args ...string) *Proc {
 	if err := p.Cmd.Start(); err != nil {
 		tb.Fatalf("proctest: start %s: %v", bin, err)
 	}
+	scanned := make(chan struct{}) // the output is all in p.out
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
@@ -130,6 +132,9 @@ func Start(tb testing.TB, bin string, env []string, args ...string) *Proc {
 	go func() {
 		p.err = p.Cmd.Wait()
 		pw.Close()
+		// Wait has seen the last bytes read from the pipe, not yet kept:
+		// exited promises that Output holds everything.
+		<-scanned
 		close(p.exited)
 	}()
 	tb.Cleanup(func() {
