@@ -15,27 +15,40 @@ import (
 )
 
 // blockingProducer answers every operation with its derived key, holding
-// Enqueue calls until release is closed, and records the size of every
-// call.
+// every call until release is closed, and records how many calls it holds
+// and the size of every call.
 type blockingProducer struct {
 	Producer
 	release chan struct{}
 	mu      sync.Mutex
+	held    int
 	sizes   []int
 }
 
-func (p *blockingProducer) Enqueue(_ context.Context, op meetops.Op, _ ...meetops.Option) (meetops.Info, error) {
+func (p *blockingProducer) hold(n int) {
+	p.mu.Lock()
+	p.held++
+	p.mu.Unlock()
 	<-p.release
 	p.mu.Lock()
-	p.sizes = append(p.sizes, 1)
+	p.sizes = append(p.sizes, n)
 	p.mu.Unlock()
+}
+
+// holding reports how many calls are held.
+func (p *blockingProducer) holding() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
+}
+
+func (p *blockingProducer) Enqueue(_ context.Context, op meetops.Op, _ ...meetops.Option) (meetops.Info, error) {
+	p.hold(1)
 	return meetops.Info{Key: tasks.Key(op)}, nil
 }
 
 func (p *blockingProducer) EnqueueBatch(_ context.Context, reqs []meetops.Request, _ ...meetops.BatchOption) []meetops.BatchResult {
-	p.mu.Lock()
-	p.sizes = append(p.sizes, len(reqs))
-	p.mu.Unlock()
+	p.hold(len(reqs))
 	out := make([]meetops.BatchResult, len(reqs))
 	for i, r := range reqs {
 		out[i].Info.Key = tasks.Key(r.Op)
@@ -50,6 +63,9 @@ func TestCoalescerGathersWhileBusy(t *testing.T) {
 	p := &blockingProducer{release: make(chan struct{})}
 	c := newCoalescer(p, 5*time.Second)
 	defer c.close()
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(p.release) }) }
+	defer release() // before close: a failed check must not leave workers held
 	var wg sync.WaitGroup
 	got := make([]string, coalesceWorkers+40)
 	send := func(i int) {
@@ -59,16 +75,15 @@ func TestCoalescerGathersWhileBusy(t *testing.T) {
 			got[i] = info.Key
 		})
 	}
-	for i := range coalesceWorkers { // one each, blocked in Enqueue
+	for i := range coalesceWorkers { // one each, held in Enqueue
 		send(i)
+		require.Eventually(t, func() bool { return p.holding() == i+1 }, 5*time.Second, time.Millisecond)
 	}
-	require.Eventually(t, func() bool { return len(c.queue) == 0 }, 5*time.Second, time.Millisecond)
-	time.Sleep(20 * time.Millisecond) // the workers are in Enqueue, not between two receives
-	for i := coalesceWorkers; i < len(got); i++ {
+	for i := coalesceWorkers; i < len(got); i++ { // every worker is held: these wait together
 		send(i)
 	}
 	require.Eventually(t, func() bool { return len(c.queue) == 40 }, 5*time.Second, time.Millisecond)
-	close(p.release)
+	release()
 	wg.Wait()
 	for i, k := range got {
 		require.Equal(t, tasks.Key(meetops.Disable{AppID: fmt.Sprint("app-", i)}), k, "request %d got its own answer", i)
