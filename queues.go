@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/meetops/meetops/internal/tasks"
@@ -36,7 +37,8 @@ type ServedQueue struct {
 	// WORKER_QUEUES ("critical=6,default=3,low=1"): the highest that any
 	// worker serving it gives it.
 	Weight int `json:"weight"`
-	// Workers counts the running workers (asynq servers) that serve it.
+	// Workers counts the running worker processes that serve it (a
+	// worker's asynq servers, WORKER_PROCESSORS of them, count once).
 	Workers int `json:"workers"`
 }
 
@@ -246,7 +248,29 @@ func (c *Client) readServed() (servedView, error) {
 	if err != nil {
 		return servedView{}, err
 	}
+	byName := servedQueues(servers)
+	v := servedView{byName: make(map[string]bool, len(byName))}
+	for name, q := range byName {
+		v.byName[name] = true
+		v.list = append(v.list, *q)
+	}
+	slices.SortFunc(v.list, func(a, b ServedQueue) int {
+		return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.Name, b.Name))
+	})
+	return v, nil
+}
+
+// servedQueues gathers the queues the active servers serve, each with its
+// highest weight and the number of worker processes (host and PID) behind
+// it: a worker runs several asynq servers, its processors, and counts once.
+func servedQueues(servers []*asynq.ServerInfo) map[string]*ServedQueue {
 	byName := map[string]*ServedQueue{}
+	type process struct {
+		host  string
+		pid   int
+		queue string
+	}
+	counted := map[process]bool{}
 	for _, s := range servers {
 		if s.Status != asynqActive {
 			continue
@@ -258,18 +282,13 @@ func (c *Client) readServed() (servedView, error) {
 				byName[name] = q
 			}
 			q.Weight = max(q.Weight, weight)
-			q.Workers++
+			if p := (process{s.Host, s.PID, name}); !counted[p] {
+				counted[p] = true
+				q.Workers++
+			}
 		}
 	}
-	v := servedView{byName: make(map[string]bool, len(byName))}
-	for name, q := range byName {
-		v.byName[name] = true
-		v.list = append(v.list, *q)
-	}
-	slices.SortFunc(v.list, func(a, b ServedQueue) int {
-		return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.Name, b.Name))
-	})
-	return v, nil
+	return byName
 }
 
 // screen checks the queues of ps against the served ones, once per

@@ -58,6 +58,12 @@ type Config struct {
 	// Concurrency [WORKER_CONCURRENCY] is how many tasks run at once;
 	// default 50.
 	Concurrency int
+	// Processors [WORKER_PROCESSORS] is how many asynq processors share
+	// Concurrency: each fetches its tasks from Redis one at a time, so one
+	// alone caps a busy worker's throughput at one dequeue round trip per
+	// task; default 2 (at most Concurrency). Each shows as a server in the
+	// dashboard.
+	Processors int
 	// Queues [WORKER_QUEUES] are weighted queues, "critical=6,default=3,low=1";
 	// default {"default": 1}.
 	Queues map[string]int
@@ -169,6 +175,7 @@ func (c Config) Warnings() []string { return c.warnings }
 // Defaults.
 const (
 	DefaultConcurrency     = 50
+	DefaultProcessors      = 2
 	DefaultHTTPAddr        = "127.0.0.1:8080"
 	DefaultShutdownTimeout = 10 * time.Second
 )
@@ -177,6 +184,9 @@ const (
 func (c Config) WithDefaults() Config {
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.Processors == 0 {
+		c.Processors = min(DefaultProcessors, max(c.Concurrency, 1))
 	}
 	if len(c.Queues) == 0 {
 		c.Queues = map[string]int{tasks.DefaultQueue: 1}
@@ -229,6 +239,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 1 {
 		add("WORKER_CONCURRENCY: must be at least 1")
+	}
+	if c.Processors < 1 || c.Processors > max(c.Concurrency, 1) {
+		add("WORKER_PROCESSORS: must be between 1 and WORKER_CONCURRENCY (%d), got %d", c.Concurrency, c.Processors)
 	}
 	if c.AuthRejectCount < 0 {
 		add("AUTH_REJECT_COUNT: must be at least 1 (0: the default, 3), got %d", c.AuthRejectCount)

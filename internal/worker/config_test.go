@@ -32,10 +32,11 @@ func TestLoadEnvFlagsAndSecretFiles(t *testing.T) {
 		"WORKER_CONCURRENCY": "7", "WORKER_QUEUES": "critical=6,default=3,low=1", "DEDUP_WINDOW": "2h",
 		"RATELIMIT_RTC_ROOMS": "10/s",
 	}
-	c, err := Load([]string{"-redis-url", "redis://flag:6379/2", "-concurrency", "9"}, envOf(env), io.Discard)
+	c, err := Load([]string{"-redis-url", "redis://flag:6379/2", "-concurrency", "9", "-processors", "4"}, envOf(env), io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, "redis://flag:6379/2", c.Redis.URL, "flags override the environment")
 	require.Equal(t, 9, c.Concurrency)
+	require.Equal(t, 4, c.Processors)
 	require.Equal(t, "sk-from-file", c.API.RTCSK, "a secret comes from NAME_FILE, trailing newline trimmed")
 	require.Equal(t, map[string]int{"critical": 6, "default": 3, "low": 1}, c.Queues)
 	require.Equal(t, 2*time.Hour, c.DedupWindow)

@@ -103,6 +103,14 @@ func (c *Config) settings() []setting {
 			c.Concurrency = n
 			return nil
 		}},
+		{env: "WORKER_PROCESSORS", flag: "processors", usage: "asynq processors sharing the concurrency, each dequeuing one task at a time (default 2)", set: func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want a positive integer, got %q", v)
+			}
+			c.Processors = n
+			return nil
+		}},
 		{env: "WORKER_QUEUES", flag: "queues", usage: "weighted queues, e.g. critical=6,default=3,low=1", set: func(v string) error {
 			q, err := parseQueues(v)
 			if err != nil {

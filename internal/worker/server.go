@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -41,10 +42,11 @@ import (
 
 // Worker is an assembled worker process: asynq server, handlers, HTTP.
 type Worker struct {
-	cfg     Config
-	log     zerolog.Logger
-	rdb     redis.UniversalClient
-	srv     *asynq.Server
+	cfg Config
+	log zerolog.Logger
+	rdb redis.UniversalClient
+	// srvs are the asynq processors, sharing cfg.Concurrency.
+	srvs    []*asynq.Server
 	mux     *asynq.ServeMux
 	http    *http.Server
 	httpLn  net.Listener
@@ -136,17 +138,26 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 	rdb.AddHook(group.Hook(asynqdb.IsDequeue))
 
 	policy := retry.Policy{}
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   cfg.Queues,
-		RetryDelayFunc:           policy.RetryDelay,
-		IsFailure:                retry.IsFailure,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		TaskCheckInterval:        cfg.TaskCheckInterval,
-		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
-		Logger:                   asynqLogger{log.With().Str("component", "asynq").Logger()},
-		LogLevel:                 asynqLevel(log.GetLevel()),
-	})
+	// Processors share the concurrency, the first ones one more each when
+	// it does not divide.
+	srvs := make([]*asynq.Server, cfg.Processors)
+	for i := range srvs {
+		conc := cfg.Concurrency / cfg.Processors
+		if i < cfg.Concurrency%cfg.Processors {
+			conc++
+		}
+		srvs[i] = asynq.NewServerFromRedisClient(rdb, asynq.Config{
+			Concurrency:              conc,
+			Queues:                   cfg.Queues,
+			RetryDelayFunc:           policy.RetryDelay,
+			IsFailure:                retry.IsFailure,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			TaskCheckInterval:        cfg.TaskCheckInterval,
+			DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+			Logger:                   asynqLogger{log.With().Str("component", "asynq").Logger()},
+			LogLevel:                 asynqLevel(log.GetLevel()),
+		})
+	}
 	mux := asynq.NewServeMux()
 	batches := batch.New(rdb, batch.Options{TTL: cfg.DedupWindow})
 	deliveries := &callback.Enqueuer{Client: asynq.NewClientFromRedisClient(rdb), Batches: batches,
@@ -169,7 +180,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Worker, error) {
 	mux.Handle(callback.TaskType, &callback.Handler{Batches: batches, DeadLetters: dl,
 		Policy: callback.Policy{AllowHosts: cfg.CallbackAllowHosts}, Secret: []byte(cfg.CallbackSecret)})
 
-	w := &Worker{cfg: cfg, log: log, rdb: rdb, srv: srv, mux: mux, reg: reg, insp: insp, running: make(chan struct{}),
+	w := &Worker{cfg: cfg, log: log, rdb: rdb, srvs: srvs, mux: mux, reg: reg, insp: insp, running: make(chan struct{}),
 		batches: batches, deliveries: deliveries, dead: dl, upstream: api}
 	if cfg.insecureDashboard() {
 		log.Warn().Str("http_addr", cfg.HTTPAddr).
@@ -253,8 +264,13 @@ func (w *Worker) HTTPAddr() string {
 // the queue) and returns nil.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.rdb.Close()
-	if err := w.srv.Start(w.mux); err != nil {
-		return fmt.Errorf("start asynq server: %w", err)
+	for i, srv := range w.srvs {
+		if err := srv.Start(w.mux); err != nil {
+			for _, started := range w.srvs[:i] {
+				started.Shutdown()
+			}
+			return fmt.Errorf("start asynq server: %w", err)
+		}
 	}
 	close(w.running)
 	httpErr := make(chan error, 1)
@@ -295,7 +311,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-recovered
 	stopRelogin()
 	<-relogged
-	w.srv.Shutdown()
+	// Every processor stops taking tasks, then all wait for theirs at
+	// once: ShutdownTimeout bounds the whole, not each.
+	for _, srv := range w.srvs {
+		srv.Stop()
+	}
+	var wg sync.WaitGroup
+	for _, srv := range w.srvs {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
 	if w.http != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = w.http.Shutdown(sctx)
