@@ -45,6 +45,16 @@ func (c *Config) settings() []setting {
 			return nil
 		}
 	}
+	positive := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want a positive integer, got %q", v)
+			}
+			*p = n
+			return nil
+		}
+	}
 	boolean := func(p *bool) func(string) error {
 		return func(v string) error {
 			b, err := strconv.ParseBool(v)
@@ -85,32 +95,11 @@ func (c *Config) settings() []setting {
 		api("MEETING_ACCOUNT", "meeting-account", "Meeting account (account auth)", "MeetingAccount", &a.MeetingAccount),
 		secret("MEETING_PASSWORD", "MeetingPassword", &a.MeetingPassword),
 		{env: "UPSTREAM_TIMEOUT", flag: "upstream-timeout", usage: "per-request upstream timeout (default 15s)", apiField: "Timeout", set: dur(&a.Timeout)},
-		{env: "AUTH_REJECT_COUNT", flag: "auth-reject-count", usage: "refused logins in a row that reject a credential, with AUTH_REJECT_WINDOW (default 3)", set: func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return fmt.Errorf("want a positive integer, got %q", v)
-			}
-			c.AuthRejectCount = n
-			return nil
-		}},
+		{env: "AUTH_REJECT_COUNT", flag: "auth-reject-count", usage: "refused logins in a row that reject a credential, with AUTH_REJECT_WINDOW (default 3)", set: positive(&c.AuthRejectCount)},
 		{env: "AUTH_REJECT_WINDOW", flag: "auth-reject-window", usage: "how long logins must have been refused before a credential is rejected (default 2m)", set: dur(&c.AuthRejectWindow)},
 		{env: "AUTH_RETRY_INTERVAL", flag: "auth-retry-interval", usage: "how often a rejected credential is tried again, its secret re-read from NAME_FILE (default 30s)", set: dur(&c.AuthRetryInterval)},
-		{env: "WORKER_CONCURRENCY", flag: "concurrency", usage: "tasks processed at once (default 50)", set: func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return fmt.Errorf("want a positive integer, got %q", v)
-			}
-			c.Concurrency = n
-			return nil
-		}},
-		{env: "WORKER_PROCESSORS", flag: "processors", usage: "asynq processors sharing the concurrency, each dequeuing one task at a time (default 2)", set: func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return fmt.Errorf("want a positive integer, got %q", v)
-			}
-			c.Processors = n
-			return nil
-		}},
+		{env: "WORKER_CONCURRENCY", flag: "concurrency", usage: "tasks processed at once (default 50)", set: positive(&c.Concurrency)},
+		{env: "WORKER_PROCESSORS", flag: "processors", usage: "asynq processors sharing the concurrency, each dequeuing one task at a time (default 2)", set: positive(&c.Processors)},
 		{env: "WORKER_QUEUES", flag: "queues", usage: "weighted queues, e.g. critical=6,default=3,low=1", set: func(v string) error {
 			q, err := parseQueues(v)
 			if err != nil {
@@ -135,16 +124,6 @@ func (c *Config) settings() []setting {
 			return nil
 		}},
 	}...)
-	positive := func(p *int) func(string) error {
-		return func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return fmt.Errorf("want a positive integer, got %q", v)
-			}
-			*p = n
-			return nil
-		}
-	}
 	br := &c.Breaker
 	s = append(s, []setting{
 		{env: "BREAKER", flag: "breaker", usage: "circuit breakers per rate-limit group: on or off (default on)", set: func(v string) error {
