@@ -49,8 +49,12 @@ func newCoalescer(p Producer, timeout time.Duration) *coalescer {
 
 // enqueue enqueues op with opts, alone or with others, and returns what
 // Enqueue would. When ctx ends first the outcome is unknown and the error
-// is ctx's (a retry is safe: a duplicate is reported as such).
+// is ctx's (a retry is safe: a duplicate is reported as such). An
+// operation whose ctx has already ended is not sent at all.
 func (c *coalescer) enqueue(ctx context.Context, op meetops.Op, opts []meetops.Option) (meetops.Info, error) {
+	if err := ctx.Err(); err != nil {
+		return meetops.Info{}, err
+	}
 	w := &waiting{req: meetops.Request{Op: op, Opts: opts}, done: make(chan meetops.BatchResult, 1)}
 	select {
 	case c.queue <- w:

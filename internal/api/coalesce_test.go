@@ -95,7 +95,7 @@ func TestCoalescerGathersWhileBusy(t *testing.T) {
 	}
 	require.Equal(t, len(got), total)
 
-	// A request whose context ends first gets its error.
+	// A request whose context has ended gets its error and is not sent.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := c.enqueue(ctx, meetops.Disable{AppID: "late"}, nil)

@@ -311,12 +311,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-recovered
 	stopRelogin()
 	<-relogged
-	// Every processor stops taking tasks, then all wait for theirs at
-	// once: ShutdownTimeout bounds the whole, not each.
-	for _, srv := range w.srvs {
-		srv.Stop()
-	}
+	// Every processor stops taking tasks, then all wait for theirs, each
+	// step for all processors at once: a processor may take up to a second
+	// to stop (asynq's idle poll), and ShutdownTimeout bounds the whole
+	// wait, not each processor's.
 	var wg sync.WaitGroup
+	for _, srv := range w.srvs {
+		wg.Go(srv.Stop)
+	}
+	wg.Wait()
 	for _, srv := range w.srvs {
 		wg.Go(srv.Shutdown)
 	}
